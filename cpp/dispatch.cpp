@@ -1,0 +1,104 @@
+// dispatch.cpp: baseline code (compiled without ISA flags). Picks one kernel table from
+// the CPU's features, owns the thread count, and defines the public entry points.
+#include <omp.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "threading.h"
+
+namespace fastnn {
+
+namespace generic { extern const KernelTable kTable; }
+#if FASTNN_HAVE_X86_ISAS
+namespace avx2 { extern const KernelTable kTable; }
+namespace avx512 { extern const KernelTable kTable; }
+#endif
+
+namespace {
+
+bool cpu_has(const char* isa) {
+    if (strcmp(isa, "generic") == 0) return true;
+#if FASTNN_HAVE_X86_ISAS
+    __builtin_cpu_init();
+    // x86-64-v3 and v4 feature sets, the ones the ISA sources are compiled with.
+    bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+              __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c") &&
+              __builtin_cpu_supports("movbe");
+    if (strcmp(isa, "avx2") == 0) return v3;
+    if (strcmp(isa, "avx512") == 0)
+        return v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512cd");
+#endif
+    return false;
+}
+
+const KernelTable* table_for(const char* isa) {
+#if FASTNN_HAVE_X86_ISAS
+    if (strcmp(isa, "avx512") == 0) return &avx512::kTable;
+    if (strcmp(isa, "avx2") == 0) return &avx2::kTable;
+#endif
+    if (strcmp(isa, "generic") == 0) return &generic::kTable;
+    return nullptr;
+}
+
+const char* const kAllIsas[] = {"avx512", "avx2", "generic"};
+
+const KernelTable* g_table = nullptr;
+int g_threads = 0;
+
+const KernelTable* table() {
+    if (!g_table) select_isa("auto");
+    return g_table;
+}
+
+}  // namespace
+
+int select_isa(const char* name) {
+    if (!name || !*name || strcmp(name, "auto") == 0) {
+        for (const char* isa : kAllIsas)
+            if (table_for(isa) && cpu_has(isa)) { g_table = table_for(isa); return 0; }
+        return -2;
+    }
+    bool known = false;
+    for (const char* isa : kAllIsas) known = known || strcmp(isa, name) == 0;
+    if (!known) return -1;
+    if (!table_for(name) || !cpu_has(name)) return -2;
+    g_table = table_for(name);
+    return 0;
+}
+
+const char* current_isa() { return table()->isa; }
+
+const char* supported_isas() {
+    static char buf[64];
+    buf[0] = 0;
+    for (const char* isa : kAllIsas) {
+        if (!table_for(isa) || !cpu_has(isa)) continue;
+        if (buf[0]) strcat(buf, ",");
+        strcat(buf, isa);
+    }
+    return buf;
+}
+
+const char* openmp_runtime() {
+#if defined(__GNUC__) && !defined(__clang__)
+    return "libgomp";
+#else
+    return "unknown";
+#endif
+}
+
+int num_threads() {
+    if (g_threads <= 0) g_threads = omp_get_max_threads();  // honours OMP_NUM_THREADS
+    return g_threads;
+}
+
+void set_num_threads(int n) { g_threads = n < 1 ? 1 : n; }
+
+#define FASTNN_FORWARD(ret, name, params, args) \
+    ret name params { return table()->name args; }
+FASTNN_KERNELS(FASTNN_FORWARD)
+#undef FASTNN_FORWARD
+
+}  // namespace fastnn

@@ -1,0 +1,162 @@
+// gemm.cpp: the blocked GEMM driver (compiled once per ISA).
+//
+// Loop nest (Goto/BLIS):  jc (NC columns of B) → pc (KC depth) → pack B block
+//   → ic chunks of A (up to MC·kChunk rows) → pack A chunk → tasks (ic block × jr panel)
+//   → ir micro-panels → micro-kernel.
+// Threads: one parallel region per call. Packing is split over panels; the tasks of a
+// chunk are split into contiguous ranges, so every C tile is written by exactly one
+// thread and K is never split: the result does not depend on the thread count. Small
+// products (few tasks or < kMinWorkPerThread multiply-adds per thread) run serially.
+//
+// Epilogue: alpha, beta and bias are folded into the first K block's store (later blocks
+// accumulate with beta = 1); relu is applied in registers and any other activation runs
+// over each finished tile while it is still in L1, through the activation family.
+#include <stdlib.h>
+#include <string.h>
+
+#include "../activation_impl.h"
+#include "../kernels.h"
+#include "../threading.h"
+#include "config.h"
+#include "pack.h"
+#include "ukr.h"
+
+namespace fastnn {
+namespace FASTNN_ISA_NS {
+
+namespace {
+
+// A thread gets at least this many multiply-adds, else fewer threads are used.
+// Chosen with bench/gemm.py on the 2-core Zen 3 VM: 2^18 MACs ≈ 3 µs of one core.
+constexpr int64_t kMinWorkPerThread = int64_t(1) << 18;
+constexpr int64_t kChunkBlocks = 8;  // MC blocks of A packed per chunk
+
+// Per-calling-thread packing buffers, grown on demand and reused: no allocation per call
+// in steady state. (Calls from several Python threads each get their own.)
+template <class T> struct PackBuffers {
+    T* a = nullptr;
+    T* b = nullptr;
+    size_t a_size = 0, b_size = 0;
+    ~PackBuffers() { free(a); free(b); }
+    static T* grow(T*& p, size_t& have, size_t need) {
+        if (need > have) {
+            free(p);
+            size_t bytes = (need * sizeof(T) + 63) / 64 * 64;
+            p = static_cast<T*>(aligned_alloc(64, bytes));
+            have = p ? need : 0;
+        }
+        return p;
+    }
+};
+template <class T> PackBuffers<T>& pack_buffers() {
+    static thread_local PackBuffers<T> bufs;
+    return bufs;
+}
+
+template <class T>
+void apply_activation_tile(T* c, int64_t ldc, int64_t m, int64_t n, int act, const ActParams& p) {
+    for (int64_t i = 0; i < m; ++i) act_forward_n<T>(c + i * ldc, c + i * ldc, n, act, p);
+}
+
+// K == 0: C = act(beta·C + bias).
+template <class T> void gemm_k0(const GemmArgs<T>& g) {
+    for (int64_t i = 0; i < g.M; ++i) {
+        T* c = g.C + i * g.ldc;
+        for (int64_t j = 0; j < g.N; ++j) {
+            T r = g.beta != T(0) ? g.beta * c[j] : T(0);
+            c[j] = g.bias ? r + g.bias[j] : r;
+        }
+        if (g.act != ACT_IDENTITY) act_forward_n<T>(c, c, g.N, g.act, g.act_params);
+    }
+}
+
+template <class T, bool kRef>
+void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
+    using Cfg = GemmConfig<T>;
+    constexpr int MR = Cfg::MR, NR = Cfg::NRV * Vec<T>::W;
+    constexpr int64_t KC = Cfg::KC, MC = Cfg::MC, NC = Cfg::NC, MCHUNK = MC * kChunkBlocks;
+    const bool relu_in_regs = g.act == ACT_RELU;
+    const bool act_after = g.act != ACT_IDENTITY && g.act != ACT_RELU;
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        for (int64_t jc = 0; jc < g.N; jc += NC) {
+            const int64_t nc = imin(NC, g.N - jc), npanels = (nc + NR - 1) / NR;
+            for (int64_t pc = 0; pc < g.K; pc += KC) {
+                const int64_t kc = imin(KC, g.K - pc);
+                const bool first = pc == 0, last = pc + kc == g.K;
+#pragma omp for schedule(static)
+                for (int64_t s = 0; s < npanels; ++s) {
+                    const int64_t j0 = jc + s * NR;
+                    const int len = (int)imin(NR, g.N - j0);
+                    T* dst = bbuf + s * NR * kc;
+                    if (g.trans_b) pack_rows_strided<T, NR>(dst, g.B + j0 * g.ldb + pc, g.ldb, kc, len);
+                    else pack_rows_contig<T, NR>(dst, g.B + pc * g.ldb + j0, g.ldb, kc, len);
+                }
+                for (int64_t i0 = 0; i0 < g.M; i0 += MCHUNK) {
+                    const int64_t mchunk = imin(MCHUNK, g.M - i0), mpanels = (mchunk + MR - 1) / MR;
+#pragma omp for schedule(static)
+                    for (int64_t r = 0; r < mpanels; ++r) {
+                        const int64_t i = i0 + r * MR;
+                        const int len = (int)imin(MR, g.M - i);
+                        T* dst = abuf + r * MR * kc;
+                        if (g.trans_a) pack_rows_contig<T, MR>(dst, g.A + pc * g.lda + i, g.lda, kc, len);
+                        else pack_rows_strided<T, MR>(dst, g.A + i * g.lda + pc, g.lda, kc, len);
+                    }
+                    // Tasks: (MC block, NR panel) pairs, MC-block-major so a thread keeps
+                    // its A block in L2 while walking B panels.
+                    const int64_t mblocks = (mchunk + MC - 1) / MC, ntasks = mblocks * npanels;
+#pragma omp for schedule(static)
+                    for (int64_t t = 0; t < ntasks; ++t) {
+                        const int64_t blk = t / npanels, s = t % npanels;
+                        const int64_t j0 = jc + s * NR;
+                        const int n = (int)imin(NR, g.N - j0);
+                        Epilogue<T> ep{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + j0 : nullptr,
+                                       last && relu_in_regs};
+                        const int64_t rend = imin(mpanels, (blk + 1) * (MC / MR));
+                        for (int64_t r = blk * (MC / MR); r < rend; ++r) {
+                            const int64_t i = i0 + r * MR;
+                            const int m = (int)imin(MR, g.M - i);
+                            T* c = g.C + i * g.ldc + j0;
+                            const T* ap = abuf + r * MR * kc;
+                            const T* bp = bbuf + s * NR * kc;
+                            if (kRef) gemm_ukr_ref<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
+                            else gemm_ukr<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
+                            if (last && act_after) apply_activation_tile(c, g.ldc, m, n, g.act, g.act_params);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <class T, bool kRef = false> void gemm_impl(const GemmArgs<T>& g) {
+    if (g.M <= 0 || g.N <= 0) return;
+    if (g.K <= 0) { gemm_k0(g); return; }
+    using Cfg = GemmConfig<T>;
+    constexpr int MR = Cfg::MR, NR = Cfg::NRV * Vec<T>::W;
+    const int64_t kc = imin(Cfg::KC, g.K);
+    const int64_t nc = imin(Cfg::NC, g.N), mchunk = imin(Cfg::MC * kChunkBlocks, g.M);
+    PackBuffers<T>& pb = pack_buffers<T>();
+    T* abuf = PackBuffers<T>::grow(pb.a, pb.a_size, size_t((mchunk + MR - 1) / MR * MR * kc));
+    T* bbuf = PackBuffers<T>::grow(pb.b, pb.b_size, size_t((nc + NR - 1) / NR * NR * kc));
+    if (!abuf || !bbuf) abort();  // out of memory for a few MB of panels
+    const int64_t tasks = ((mchunk + Cfg::MC - 1) / Cfg::MC) * ((nc + NR - 1) / NR);
+    int nt = threads_for(g.M * g.N * g.K, kMinWorkPerThread);
+    if (nt > tasks) nt = (int)tasks;
+    gemm_blocked<T, kRef>(g, abuf, bbuf, nt);
+}
+
+}  // namespace
+
+void gemm_f32(const GemmArgs<float>& g) { gemm_impl(g); }
+void gemm_f64(const GemmArgs<double>& g) { gemm_impl(g); }
+void gemm_ref_f32(const GemmArgs<float>& g) { gemm_impl<float, true>(g); }
+void gemm_ref_f64(const GemmArgs<double>& g) { gemm_impl<double, true>(g); }
+
+void gemm_tile_f32(int* mr, int* nr) { *mr = GemmConfig<float>::MR; *nr = GemmConfig<float>::NRV * Vec<float>::W; }
+void gemm_tile_f64(int* mr, int* nr) { *mr = GemmConfig<double>::MR; *nr = GemmConfig<double>::NRV * Vec<double>::W; }
+
+}  // namespace FASTNN_ISA_NS
+}  // namespace fastnn

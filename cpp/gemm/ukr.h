@@ -1,0 +1,88 @@
+// ukr.h: the GEMM micro-kernel, one template for every ISA and dtype, and its reference.
+//
+// Computes an MR×NR tile  acc = Σ_p a[p·MR + i] · b[p·NR + j]  over p < kc from packed
+// panels (A: kc×MR, column by column; B: kc×NR, row by row), then the epilogue on the
+// m×n (≤ MR×NR) valid part of C:
+//     C = alpha·acc + beta·C + bias[j]   (beta == 0: C not read; bias optional)
+//     then max(0, ·) when relu (in registers; other activations run after, on the tile).
+// Edge tiles: the packed panels are zero-padded, so the kernel always computes the full
+// tile and only the stores are masked (rows < m, lanes < n).
+#pragma once
+#include "../simd.h"
+
+namespace fastnn {
+namespace FASTNN_ISA_NS {
+
+template <class T> struct Epilogue {
+    T alpha;
+    T beta;          // applied to C; 0 means C is not read
+    const T* bias;   // NR values for this tile (already offset), or null
+    bool relu;
+};
+
+template <class T, int MR, int NRV>
+static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
+                            int64_t ldc, int m, int n, const Epilogue<T>& ep) {
+    using V = Vec<T>;
+    constexpr int W = V::W, NR = NRV * W;
+    V acc[MR][NRV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; ++v) acc[i][v] = V::zero();
+
+    for (int64_t p = 0; p < kc; ++p) {
+        V bv[NRV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; ++v) bv[v] = V::load(b + v * W);
+        __builtin_prefetch(b + 8 * NR);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            V ai = V::set1(a[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NRV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
+        }
+        a += MR;
+        b += NR;
+    }
+
+    const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta), zero = V::zero();
+    V bias[NRV];
+    for (int v = 0; v < NRV; ++v) bias[v] = ep.bias ? V::load_n(ep.bias + v * W, (int)imin(W, imax(0, n - v * W))) : zero;
+    const bool full = (n == NR);
+    for (int i = 0; i < m; ++i) {
+        T* crow = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; ++v) {
+            int lanes = (int)imin(W, imax(0, n - v * W));
+            if (lanes == 0) break;
+            V r = acc[i][v] * alpha;
+            if (ep.beta != T(0)) r = fmadd(beta, full ? V::load(crow + v * W) : V::load_n(crow + v * W, lanes), r);
+            if (ep.bias) r = r + bias[v];
+            if (ep.relu) r = vmax(zero, r);
+            if (full) r.store(crow + v * W); else r.store_n(crow + v * W, lanes);
+        }
+    }
+}
+
+// Reference micro-kernel: the same contract as plain loops. tests/test_gemm.py runs both
+// on the same packed panels through the gemm_ukr_check entry point.
+template <class T, int MR, int NRV>
+static void gemm_ukr_ref(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep) {
+    constexpr int NR = NRV * Vec<T>::W;
+    T acc[MR][NR] = {};
+    for (int64_t p = 0; p < kc; ++p)
+        for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < NR; ++j) acc[i][j] += a[p * MR + i] * b[p * NR + j];
+    for (int i = 0; i < m; ++i)
+        for (int j = 0; j < n; ++j) {
+            T r = ep.alpha * acc[i][j];
+            if (ep.beta != T(0)) r += ep.beta * c[i * ldc + j];
+            if (ep.bias) r += ep.bias[j];
+            if (ep.relu) r = (r > T(0) || r != r) ? r : T(0);
+            c[i * ldc + j] = r;
+        }
+}
+
+}  // namespace FASTNN_ISA_NS
+}  // namespace fastnn

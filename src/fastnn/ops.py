@@ -1,0 +1,73 @@
+"""Public array operations (validated, backend-dispatched)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._backend import kernels
+from ._validate import as_float, check_array, check_out, same_dtype
+
+__all__ = ["gemm", "ACTIVATIONS"]
+
+# Activation names accepted by the fused epilogue, with the parameters they take.
+ACTIVATIONS = {
+    "identity": (), "relu": (), "leaky_relu": ("negative_slope",), "sigmoid": (), "tanh": (),
+    "gelu": (), "gelu_tanh": (), "elu": ("alpha",), "selu": (), "celu": ("alpha",),
+    "softplus": ("beta", "threshold"), "softsign": (), "hardtanh": ("min_val", "max_val"),
+    "hardsigmoid": (), "hardsigmoid_linear": (), "silu": (), "mish": (), "maxexp": (),
+}
+_DEFAULT_PARAMS = {"leaky_relu": (0.01,), "elu": (1.0,), "celu": (1.0,), "softplus": (1.0, 20.0),
+                   "hardtanh": (-1.0, 1.0)}
+
+
+def resolve_activation(activation, params=None):
+    """Validate an activation name (or None) and its parameters → (name, params tuple)."""
+    if activation is None:
+        return None, ()
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a string or None, got {type(activation).__name__}")
+    name = activation.lower()
+    if name == "swish":
+        name = "silu"
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    expected = ACTIVATIONS[name]
+    if params is None:
+        params = _DEFAULT_PARAMS.get(name, ())
+    params = tuple(as_float(p, f"{name} parameter {expected[i] if i < len(expected) else i}") for i, p in enumerate(params))
+    if len(params) != len(expected):
+        raise ValueError(f"activation {name!r} takes parameters {expected}, got {params}")
+    return name, params
+
+
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, bias=None,
+         activation=None, activation_params=None):
+    """out = act(alpha·op(a)·op(b) + beta·out + bias), op = identity or transpose.
+
+    a, b: C-contiguous 2-D float32 or float64 arrays of one dtype. out (M, N) is written in
+    place when given (it may not alias a or b); beta != 0 requires it. bias: (N,).
+    """
+    check_array(a, "a", ndim=2)
+    check_array(b, "b", ndim=2)
+    same_dtype("a", a, "b", b)
+    alpha = as_float(alpha, "alpha")
+    beta = as_float(beta, "beta")
+    m, ka = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if ka != kb:
+        raise ValueError(
+            f"inner dimensions differ: op(a) has shape {(m, ka)} and op(b) has shape {(kb, n)} "
+            f"(a {a.shape}, trans_a={trans_a}; b {b.shape}, trans_b={trans_b})"
+        )
+    if bias is not None:
+        check_array(bias, "bias", ndim=1, dtype=a.dtype)
+        if bias.shape[0] != n:
+            raise ValueError(f"bias has shape {bias.shape}, expected ({n},) for an output of shape {(m, n)}")
+    name, params = resolve_activation(activation, activation_params)
+    if out is None:
+        if beta != 0.0:
+            raise ValueError("beta != 0 requires out (the C matrix to scale and add)")
+        out = np.empty((m, n), dtype=a.dtype)
+    else:
+        check_out(out, "out", (m, n), a.dtype, inputs=(("a", a), ("b", b), ("bias", bias)))
+    return kernels().gemm(a, b, out, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=alpha, beta=beta,
+                          bias=bias, act=name, params=params)

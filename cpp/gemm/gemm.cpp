@@ -53,6 +53,11 @@ template <class T> PackBuffers<T>& pack_buffers() {
     return bufs;
 }
 
+template <class T> int64_t balanced_kc(int64_t K) {
+    const int64_t KC = GemmConfig<T>::KC, blocks = (K + KC - 1) / KC;
+    return (K + blocks - 1) / blocks;
+}
+
 template <class T>
 void apply_activation_tile(T* c, int64_t ldc, int64_t m, int64_t n, int act, const ActParams& p) {
     for (int64_t i = 0; i < m; ++i) act_forward_n<T>(c + i * ldc, c + i * ldc, n, act, p);
@@ -74,7 +79,10 @@ template <class T, bool kRef>
 void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
     using Cfg = GemmConfig<T>;
     constexpr int MR = Cfg::MR, NR = Cfg::NRV * Vec<T>::W;
-    constexpr int64_t KC = Cfg::KC, MC = Cfg::MC, NC = Cfg::NC, MCHUNK = MC * kChunkBlocks;
+    constexpr int64_t MC = Cfg::MC, NC = Cfg::NC, MCHUNK = MC * kChunkBlocks;
+    // Balanced depth blocks (784 = 4 × 196, not 3 × 256 + 16): every block amortises the
+    // C tile load/store. Depends on K only, so the summation order is thread-independent.
+    const int64_t kc_step = balanced_kc<T>(g.K);
     const bool relu_in_regs = g.act == ACT_RELU;
     const bool act_after = g.act != ACT_IDENTITY && g.act != ACT_RELU;
 
@@ -82,8 +90,8 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
     {
         for (int64_t jc = 0; jc < g.N; jc += NC) {
             const int64_t nc = imin(NC, g.N - jc), npanels = (nc + NR - 1) / NR;
-            for (int64_t pc = 0; pc < g.K; pc += KC) {
-                const int64_t kc = imin(KC, g.K - pc);
+            for (int64_t pc = 0; pc < g.K; pc += kc_step) {
+                const int64_t kc = imin(kc_step, g.K - pc);
                 const bool first = pc == 0, last = pc + kc == g.K;
 #pragma omp for schedule(static)
                 for (int64_t s = 0; s < npanels; ++s) {
@@ -136,7 +144,7 @@ template <class T, bool kRef = false> void gemm_impl(const GemmArgs<T>& g) {
     if (g.K <= 0) { gemm_k0(g); return; }
     using Cfg = GemmConfig<T>;
     constexpr int MR = Cfg::MR, NR = Cfg::NRV * Vec<T>::W;
-    const int64_t kc = imin(Cfg::KC, g.K);
+    const int64_t kc = balanced_kc<T>(g.K);
     const int64_t nc = imin(Cfg::NC, g.N), mchunk = imin(Cfg::MC * kChunkBlocks, g.M);
     PackBuffers<T>& pb = pack_buffers<T>();
     T* abuf = PackBuffers<T>::grow(pb.a, pb.a_size, size_t((mchunk + MR - 1) / MR * MR * kc));

@@ -17,17 +17,21 @@ namespace FASTNN_ISA_NS {
 template <class T, int L>
 static inline void pack_rows_contig(T* __restrict dst, const T* __restrict src, int64_t ld, int64_t kc, int len) {
     using V = Vec<T>;
-    if (len == L && L % V::W == 0) {
+    constexpr int W = V::W;
+    if (len == L && L % W == 0) {
         for (int64_t p = 0; p < kc; ++p)
 #pragma GCC unroll 4
-            for (int l = 0; l < L; l += V::W) V::load(src + p * ld + l).store(dst + p * L + l);
+            for (int l = 0; l < L; l += W) V::load(src + p * ld + l).store(dst + p * L + l);
         return;
     }
-    for (int64_t p = 0; p < kc; ++p) {
-        int l = 0;
-        for (; l < len; ++l) dst[p * L + l] = src[p * ld + l];
-        for (; l < L; ++l) dst[p * L + l] = T(0);
-    }
+    // Partial vectors: masked loads zero-fill lanes past len, masked stores stop at L.
+    for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 4
+        for (int l0 = 0; l0 < L; l0 += W) {
+            const int valid = (int)imax(0, imin(W, len - l0)), lanes = (int)imin(W, L - l0);
+            V v = valid == W ? V::load(src + p * ld + l0) : V::load_n(src + p * ld + l0, valid);
+            if (lanes == W) v.store(dst + p * L + l0); else v.store_n(dst + p * L + l0, lanes);
+        }
 }
 
 #if defined(__AVX2__) && !defined(__AVX512F__)
@@ -60,22 +64,31 @@ static inline void transpose_block(Vec<double>* r) { transpose4(r); }
 
 // Panel of L lanes taken across rows of the source:
 // dst[p·L + l] = src[l·ld + p] for l < len (zero-padded). (source columns are contiguous)
+// With a register transpose, W×W blocks are loaded along p from up to W source rows
+// (missing rows are zero), transposed, and stored as W consecutive panel rows; L need
+// not be a multiple of W (MR = 6: the last group stores only its valid lanes).
 template <class T, int L>
 static inline void pack_rows_strided(T* __restrict dst, const T* __restrict src, int64_t ld, int64_t kc, int len) {
     int64_t p = 0;
 #ifdef FASTNN_HAVE_TRANSPOSE
     using V = Vec<T>;
     constexpr int W = V::W;
-    if (len == L && L % W == 0) {
-        for (; p + W <= kc; p += W) {
+    for (; p + W <= kc; p += W) {
 #pragma GCC unroll 4
-            for (int l0 = 0; l0 < L; l0 += W) {
-                V r[W];
+        for (int l0 = 0; l0 < L; l0 += W) {
+            const int rows = (int)imax(0, imin(W, len - l0));
+            constexpr int lanes_full = W;
+            const int lanes = (int)imin(W, L - l0);
+            V r[W];
 #pragma GCC unroll 8
-                for (int q = 0; q < W; ++q) r[q] = V::load(src + (l0 + q) * ld + p);
-                transpose_block(r);
+            for (int q = 0; q < W; ++q) r[q] = q < rows ? V::load(src + (l0 + q) * ld + p) : V::zero();
+            transpose_block(r);
+            if (lanes == lanes_full) {
 #pragma GCC unroll 8
                 for (int q = 0; q < W; ++q) r[q].store(dst + (p + q) * L + l0);
+            } else {
+#pragma GCC unroll 8
+                for (int q = 0; q < W; ++q) r[q].store_n(dst + (p + q) * L + l0, lanes);
             }
         }
     }

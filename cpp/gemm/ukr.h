@@ -31,11 +31,17 @@ static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restri
 #pragma GCC unroll 4
         for (int v = 0; v < NRV; ++v) acc[i][v] = V::zero();
 
+    // The C tile is written at the end: start pulling its lines in now (write intent).
+    for (int i = 0; i < m; ++i) {
+        __builtin_prefetch(c + i * ldc, 1);
+        __builtin_prefetch(c + i * ldc + NR - 1, 1);
+    }
     for (int64_t p = 0; p < kc; ++p) {
         V bv[NRV];
 #pragma GCC unroll 4
         for (int v = 0; v < NRV; ++v) bv[v] = V::load(b + v * W);
-        __builtin_prefetch(b + 8 * NR);
+        // B's kc×NR micro-panel stays in L1 across the MC block; A streams from L2.
+        __builtin_prefetch(a + 16 * MR);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) {
             V ai = V::set1(a[i]);

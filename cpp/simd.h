@@ -10,7 +10,7 @@
 //
 //   Vec<T>::W        lanes
 //   Vec<T>::Mask     result of comparisons, consumed by select()
-//   load/store (aligned not required), load_n/store_n (first n < W lanes, rest untouched
+//   load/store (aligned not required), load_n/store_n (first n <= W lanes, rest untouched
 //   on store and zero on load), set1, zero, arithmetic, fmadd(a,b,c) = a*b + c,
 //   min/max (NaN handling: see below), comparisons, select(m, a, b) = m ? a : b.
 //
@@ -157,7 +157,14 @@ template <> struct Vec<float> {
     static FASTNN_INLINE Vec load(const float* p) { return _mm256_loadu_ps(p); }
     static FASTNN_INLINE Vec load_n(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask32(n)); }
     FASTNN_INLINE void store(float* p) const { _mm256_storeu_ps(p, v); }
-    FASTNN_INLINE void store_n(float* p, int n) const { _mm256_maskstore_ps(p, tail_mask32(n), v); }
+    // Plain 4/2/1-lane stores: vmaskmovps stores are microcoded and slow on AMD Zen.
+    FASTNN_INLINE void store_n(float* p, int n) const {
+        if (n >= 8) { store(p); return; }
+        __m128 x = _mm256_castps256_ps128(v);
+        if (n & 4) { _mm_storeu_ps(p, x); x = _mm256_extractf128_ps(v, 1); p += 4; }
+        if (n & 2) { _mm_storel_pi((__m64*)p, x); x = _mm_movehl_ps(x, x); p += 2; }
+        if (n & 1) _mm_store_ss(p, x);
+    }
 };
 FASTNN_INLINE Vec<float> operator+(Vec<float> a, Vec<float> b) { return _mm256_add_ps(a.v, b.v); }
 FASTNN_INLINE Vec<float> operator-(Vec<float> a, Vec<float> b) { return _mm256_sub_ps(a.v, b.v); }
@@ -203,7 +210,12 @@ template <> struct Vec<double> {
     static FASTNN_INLINE Vec load(const double* p) { return _mm256_loadu_pd(p); }
     static FASTNN_INLINE Vec load_n(const double* p, int n) { return _mm256_maskload_pd(p, tail_mask64(n)); }
     FASTNN_INLINE void store(double* p) const { _mm256_storeu_pd(p, v); }
-    FASTNN_INLINE void store_n(double* p, int n) const { _mm256_maskstore_pd(p, tail_mask64(n), v); }
+    FASTNN_INLINE void store_n(double* p, int n) const {
+        if (n >= 4) { store(p); return; }
+        __m128d x = _mm256_castpd256_pd128(v);
+        if (n & 2) { _mm_storeu_pd(p, x); x = _mm256_extractf128_pd(v, 1); p += 2; }
+        if (n & 1) _mm_store_sd(p, x);
+    }
 };
 FASTNN_INLINE Vec<double> operator+(Vec<double> a, Vec<double> b) { return _mm256_add_pd(a.v, b.v); }
 FASTNN_INLINE Vec<double> operator-(Vec<double> a, Vec<double> b) { return _mm256_sub_pd(a.v, b.v); }

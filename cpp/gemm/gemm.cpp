@@ -53,6 +53,8 @@ template <class T> PackBuffers<T>& pack_buffers() {
     return bufs;
 }
 
+template <class T> constexpr int64_t kDirectMaxN() { return 4 * GemmConfig<T>::NRV * Vec<T>::W; }
+
 template <class T> int64_t balanced_kc(int64_t K) {
     const int64_t KC = GemmConfig<T>::KC, blocks = (K + KC - 1) / KC;
     return (K + blocks - 1) / blocks;
@@ -84,6 +86,11 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
     // C tile load/store. Depends on K only, so the summation order is thread-independent.
     const int64_t kc_step = balanced_kc<T>(g.K);
     const bool relu_in_regs = g.act == ACT_RELU;
+    // Narrow products (few B panels) read A in place instead of packing it: packing costs
+    // O(M·K) once per B block and is amortised over only N/NR panels. Same arithmetic
+    // either way, so the choice never changes a result bit.
+    const bool direct_a = !kRef && g.N <= kDirectMaxN<T>();
+    const int64_t rsa = g.trans_a ? 1 : g.lda, csa = g.trans_a ? g.lda : 1;
     const bool act_after = g.act != ACT_IDENTITY && g.act != ACT_RELU;
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -103,17 +110,21 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                 }
                 for (int64_t i0 = 0; i0 < g.M; i0 += MCHUNK) {
                     const int64_t mchunk = imin(MCHUNK, g.M - i0), mpanels = (mchunk + MR - 1) / MR;
+                    // Direct A: only the ragged last micro-panel (if any) is packed.
+                    const int64_t first_packed = direct_a ? mchunk / MR : 0;
 #pragma omp for schedule(static)
-                    for (int64_t r = 0; r < mpanels; ++r) {
+                    for (int64_t r = first_packed; r < mpanels; ++r) {
                         const int64_t i = i0 + r * MR;
                         const int len = (int)imin(MR, g.M - i);
                         T* dst = abuf + r * MR * kc;
                         if (g.trans_a) pack_rows_contig<T, MR>(dst, g.A + pc * g.lda + i, g.lda, kc, len);
                         else pack_rows_strided<T, MR>(dst, g.A + i * g.lda + pc, g.lda, kc, len);
                     }
-                    // Tasks: (MC block, NR panel) pairs, MC-block-major so a thread keeps
-                    // its A block in L2 while walking B panels.
+                    // Tasks: (M block, NR panel) pairs, M-block-major so a thread keeps its
+                    // A block in L2 while walking B panels. Blocks are balanced (256 rows =
+                    // 2 × 128, not 144 + 112) so threads get equal work.
                     const int64_t mblocks = (mchunk + MC - 1) / MC, ntasks = mblocks * npanels;
+                    const int64_t panels_per_block = ((mpanels + mblocks - 1) / mblocks);
 #pragma omp for schedule(static)
                     for (int64_t t = 0; t < ntasks; ++t) {
                         const int64_t blk = t / npanels, s = t % npanels;
@@ -121,14 +132,17 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         const int n = (int)imin(NR, g.N - j0);
                         Epilogue<T> ep{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + j0 : nullptr,
                                        last && relu_in_regs};
-                        const int64_t rend = imin(mpanels, (blk + 1) * (MC / MR));
-                        for (int64_t r = blk * (MC / MR); r < rend; ++r) {
+                        const int64_t rend = imin(mpanels, (blk + 1) * panels_per_block);
+                        for (int64_t r = blk * panels_per_block; r < rend; ++r) {
                             const int64_t i = i0 + r * MR;
                             const int m = (int)imin(MR, g.M - i);
                             T* c = g.C + i * g.ldc + j0;
                             const T* ap = abuf + r * MR * kc;
                             const T* bp = bbuf + s * NR * kc;
                             if (kRef) gemm_ukr_ref<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
+                            else if (direct_a && m == MR)
+                                gemm_ukr<T, MR, Cfg::NRV, true>(kc, g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc,
+                                                                bp, c, g.ldc, m, n, ep, rsa, csa);
                             else gemm_ukr<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
                             if (last && act_after) apply_activation_tile(c, g.ldc, m, n, g.act, g.act_params);
                         }

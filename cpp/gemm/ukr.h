@@ -20,11 +20,15 @@ template <class T> struct Epilogue {
     bool relu;
 };
 
-template <class T, int MR, int NRV>
+// A access: packed (kDirectA = false: a[p·MR + i]) or straight from the caller's array
+// (kDirectA = true: a[i·rsa + p·csa], rsa/csa = (lda, 1) or (1, lda)), used for narrow
+// products where packing A would cost as much as the multiply (gemm.cpp decides).
+template <class T, int MR, int NRV, bool kDirectA = false>
 static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
-                            int64_t ldc, int m, int n, const Epilogue<T>& ep) {
+                            int64_t ldc, int m, int n, const Epilogue<T>& ep, int64_t rsa = 1, int64_t csa = MR) {
     using V = Vec<T>;
     constexpr int W = V::W, NR = NRV * W;
+    const int64_t rs = kDirectA ? rsa : 1, cs = kDirectA ? csa : MR;
     V acc[MR][NRV];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
@@ -41,14 +45,14 @@ static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restri
 #pragma GCC unroll 4
         for (int v = 0; v < NRV; ++v) bv[v] = V::load(b + v * W);
         // B's kc×NR micro-panel stays in L1 across the MC block; A streams from L2.
-        __builtin_prefetch(a + 16 * MR);
+        if (!kDirectA) __builtin_prefetch(a + 16 * MR);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) {
-            V ai = V::set1(a[i]);
+            V ai = V::set1(a[i * rs]);
 #pragma GCC unroll 4
             for (int v = 0; v < NRV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
         }
-        a += MR;
+        a += cs;
         b += NR;
     }
 

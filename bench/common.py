@@ -2,9 +2,10 @@
 
 Timing: the libraries are run in interleaved rounds (a, b, c, a, b, c, ...) so that noise
 from a shared machine hits all of them alike; each reports the median of its rounds.
-Within a round each library first makes one untimed call: the OpenMP runtimes of the
-previous library (fastnn's libgomp, PyTorch's own copy, OpenBLAS's threads) spin for a
-while after their last region and would otherwise steal cores from the next one.
+Thread pools of the previous library (fastnn's libgomp, PyTorch's own libgomp copy,
+OpenBLAS's workers, which busy-wait ~0.1 s after a call) would steal cores from the next
+one, so each library's turn starts after a short pause (`settle`) and one untimed call
+that also absorbs waking its own sleeping threads.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def set_threads(n: int):
     return torch
 
 
-def time_interleaved(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
+def time_interleaved(fns: dict, repeats: int, min_time: float = 0.05, settle: float = 0.12) -> dict:
     """Median seconds per call of each function, measured in interleaved rounds.
 
     Each round calls a function `inner` times (chosen so a round lasts >= min_time) and
@@ -55,6 +56,7 @@ def time_interleaved(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(settle)
             fn()
             t0 = time.perf_counter()
             for _ in range(inner[name]):

@@ -6,16 +6,19 @@ call time, so ``set_backend`` switches a whole model between the two.
 """
 from __future__ import annotations
 
-_BACKENDS = ("native", "numpy")
+import importlib
+
+_BACKENDS = {"native": "fastnn._kernels", "numpy": "fastnn.reference"}
 _current = "native"
+_module = None  # the current backend's module, imported on first use
 
 
 def set_backend(name: str) -> None:
     """Run everything on ``"native"`` (C++) or ``"numpy"`` (the reference / baseline) kernels."""
-    global _current
+    global _current, _module
     if name not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {name!r}")
-    _current = name
+        raise ValueError(f"backend must be one of {tuple(_BACKENDS)}, got {name!r}")
+    _current, _module = name, None
 
 
 def get_backend() -> str:
@@ -23,9 +26,8 @@ def get_backend() -> str:
 
 
 def kernels():
-    """The module holding the current backend's kernel functions."""
-    if _current == "native":
-        from . import _kernels
-        return _kernels
-    from . import reference
-    return reference
+    """The module holding the current backend's kernel functions (called on every kernel use)."""
+    global _module
+    if _module is None:
+        _module = importlib.import_module(_BACKENDS[_current])
+    return _module

@@ -5,6 +5,7 @@ never see an unchecked array. Errors name the argument and the shapes involved.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -20,7 +21,7 @@ def check_array(x, name, *, ndim=None, dtype=None, contiguous=True, allow_empty=
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in FLOAT_DTYPES:
+    if x.dtype.char not in "fd":
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype} with shape {x.shape}")
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name} has dtype {x.dtype} but {np.dtype(dtype)} is required (dtypes may not be mixed)")
@@ -41,17 +42,18 @@ def check_out(out, name, shape, dtype, *, inputs=()):
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     for other_name, other in inputs:
-        if other is not None and np.shares_memory(out, other):
+        # may_share_memory is a cheap bounds test; the exact test only runs when it says yes.
+        if other is not None and np.may_share_memory(out, other) and np.shares_memory(out, other):
             raise ValueError(f"{name} must not share memory with {other_name}")
     return out
 
 
 def as_float(value, name, *, low=None, high=None, low_inclusive=True, high_inclusive=True, finite=True):
     """A real scalar hyper-parameter, range-checked; raises naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     v = float(value)
-    if finite and not np.isfinite(v):
+    if finite and not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     if low is not None and (v < low or (v == low and not low_inclusive)):
         raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {v}")

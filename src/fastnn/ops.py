@@ -19,10 +19,26 @@ _DEFAULT_PARAMS = {"leaky_relu": (0.01,), "elu": (1.0,), "celu": (1.0,), "softpl
                    "hardtanh": (-1.0, 1.0)}
 
 
+_RESOLVED = {}  # (activation, params) -> validated result, for the common repeated calls
+
+
 def resolve_activation(activation, params=None):
     """Validate an activation name (or None) and its parameters → (name, params tuple)."""
     if activation is None:
         return None, ()
+    try:
+        key = (activation, params)
+        hit = _RESOLVED.get(key)
+    except TypeError:  # unhashable params: validate without the cache
+        return _resolve_activation(activation, params)
+    if hit is None:
+        hit = _resolve_activation(activation, params)
+        if len(_RESOLVED) < 1024:
+            _RESOLVED[key] = hit
+    return hit
+
+
+def _resolve_activation(activation, params):
     if not isinstance(activation, str):
         raise TypeError(f"activation must be a string or None, got {type(activation).__name__}")
     name = activation.lower()

@@ -40,6 +40,7 @@ static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restri
         __builtin_prefetch(c + i * ldc, 1);
         __builtin_prefetch(c + i * ldc + NR - 1, 1);
     }
+#pragma GCC unroll 4
     for (int64_t p = 0; p < kc; ++p) {
         V bv[NRV];
 #pragma GCC unroll 4

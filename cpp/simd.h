@@ -271,7 +271,7 @@ typedef int64_t gv_i64 __attribute__((vector_size(16)));
         FASTNN_INLINE Vec() = default;                                                            \
         FASTNN_INLINE Vec(V x) : v(x) {}                                                          \
         static FASTNN_INLINE Vec zero() { return V{}; }                                           \
-        static FASTNN_INLINE Vec set1(T x) { return V{} + x; }                                    \
+        static FASTNN_INLINE Vec set1(T x) { V r; for (int i = 0; i < W; ++i) r[i] = x; return r; } \
         static FASTNN_INLINE Vec load(const T* p) { V x; memcpy(&x, p, sizeof(V)); return x; }    \
         static FASTNN_INLINE Vec load_n(const T* p, int n) {                                      \
             V x = V{};                                                                            \
@@ -318,10 +318,10 @@ FASTNN_INLINE gv_i64 mask_or(gv_i64 a, gv_i64 b) { return a | b; }
 FASTNN_INLINE gv_i64 mask_not(gv_i64 a) { return ~a; }
 FASTNN_INLINE bool mask_any(gv_i64 m) { for (int i = 0; i < 2; ++i) if (m[i]) return true; return false; }
 
-FASTNN_INLINE Vec<float> vsqrt(Vec<float> a) { gv_f32 r; for (int i = 0; i < 4; ++i) r[i] = __builtin_sqrtf(a.v[i]); return r; }
-FASTNN_INLINE Vec<double> vsqrt(Vec<double> a) { gv_f64 r; for (int i = 0; i < 2; ++i) r[i] = __builtin_sqrt(a.v[i]); return r; }
-FASTNN_INLINE Vec<float> vround(Vec<float> a) { gv_f32 r; for (int i = 0; i < 4; ++i) r[i] = __builtin_nearbyintf(a.v[i]); return r; }
-FASTNN_INLINE Vec<double> vround(Vec<double> a) { gv_f64 r; for (int i = 0; i < 2; ++i) r[i] = __builtin_nearbyint(a.v[i]); return r; }
+FASTNN_INLINE Vec<float> vsqrt(Vec<float> a) { gv_f32 r = a.v; for (int i = 0; i < 4; ++i) r[i] = __builtin_sqrtf(a.v[i]); return r; }
+FASTNN_INLINE Vec<double> vsqrt(Vec<double> a) { gv_f64 r = a.v; for (int i = 0; i < 2; ++i) r[i] = __builtin_sqrt(a.v[i]); return r; }
+FASTNN_INLINE Vec<float> vround(Vec<float> a) { gv_f32 r = a.v; for (int i = 0; i < 4; ++i) r[i] = __builtin_nearbyintf(a.v[i]); return r; }
+FASTNN_INLINE Vec<double> vround(Vec<double> a) { gv_f64 r = a.v; for (int i = 0; i < 2; ++i) r[i] = __builtin_nearbyint(a.v[i]); return r; }
 FASTNN_INLINE Vec<float> pow2i(Vec<float> n) {
     gv_i32 i = __builtin_convertvector(n.v, gv_i32);
     i = (i + 127) << 23;

@@ -7,7 +7,7 @@ one kernel call, return. Validation and allocation live in Python (fastnn._kerne
 Empty arrays arrive as memoryviews whose data pointer may not be dereferenced; kernels
 never touch them when the corresponding size is 0.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from cython cimport floating
 
 cimport kernels as k
@@ -101,3 +101,411 @@ def bias_grad(const floating[:, ::1] dy,      # IN  B×F
             k.bias_grad_f32(&db[0], &dy[0, 0], dy.shape[0], dy.shape[1])
         else:
             k.bias_grad_f64(&db[0], &dy[0, 0], dy.shape[0], dy.shape[1])
+
+
+# ---------------------------------------------------------------- activations
+
+def act_forward(const floating[::1] x,           # IN  N
+                floating[::1] y,                 # OUT N (may be x)
+                int act, double p0, double p1):
+    cdef k.ActParams p
+    p.p0 = p0
+    p.p1 = p1
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.act_forward_f32(&y[0], &x[0], x.shape[0], act, p)
+        else:
+            k.act_forward_f64(&y[0], &x[0], x.shape[0], act, p)
+
+
+def act_backward(const floating[::1] dy,         # IN  N
+                 const floating[::1] x,          # IN  N
+                 const floating[::1] y,          # IN  N
+                 floating[::1] dx,               # OUT N (may alias an input)
+                 int act, double p0, double p1):
+    cdef k.ActParams p
+    p.p0 = p0
+    p.p1 = p1
+    if dy.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.act_backward_f32(&dx[0], &dy[0], &x[0], &y[0], dy.shape[0], act, p)
+        else:
+            k.act_backward_f64(&dx[0], &dy[0], &x[0], &y[0], dy.shape[0], act, p)
+
+
+# ---------------------------------------------------------------- dropout, RReLU (cpp/dropout.cpp)
+
+cdef inline floating* out_ptr_or_null(floating[::1] v):
+    return &v[0] if v is not None and v.shape[0] > 0 else NULL
+
+
+def dropout(const floating[::1] x,               # IN  N (grad_y for backward)
+            floating[::1] y,                     # OUT N (may be x)
+            uint64_t seed, uint64_t stream, uint64_t keep53, double scale, bint backward):
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            if backward:
+                k.dropout_backward_f32(&y[0], &x[0], x.shape[0], seed, stream, keep53, scale)
+            else:
+                k.dropout_forward_f32(&y[0], &x[0], x.shape[0], seed, stream, keep53, scale)
+        else:
+            if backward:
+                k.dropout_backward_f64(&y[0], &x[0], x.shape[0], seed, stream, keep53, scale)
+            else:
+                k.dropout_forward_f64(&y[0], &x[0], x.shape[0], seed, stream, keep53, scale)
+
+
+def rrelu_slopes(floating[::1] out,              # OUT N
+                 double lower, double upper, uint64_t seed, uint64_t stream):
+    if out.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.rrelu_slopes_f32(&out[0], out.shape[0], lower, upper, seed, stream)
+        else:
+            k.rrelu_slopes_f64(&out[0], out.shape[0], lower, upper, seed, stream)
+
+
+# ---------------------------------------------------------------- normalisation (cpp/norm.cpp)
+
+def norm_forward(const floating[:, ::1] x,       # IN  B×F
+                 floating[:, ::1] y,             # OUT B×F (may be x)
+                 floating[::1] mean,             # OUT F (batch) or B (layer)
+                 floating[::1] invstd,           # OUT like mean
+                 const floating[::1] gamma,      # IN  F, or None
+                 const floating[::1] beta,       # IN  F, or None
+                 double eps, bint layer):
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        return
+    cdef const floating* pg = ptr_or_null(gamma)
+    cdef const floating* pb = ptr_or_null(beta)
+    with nogil:
+        if floating is float:
+            if layer:
+                k.layernorm_forward_f32(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
+                                        pb, x.shape[0], x.shape[1], eps)
+            else:
+                k.batchnorm_forward_f32(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
+                                        pb, x.shape[0], x.shape[1], eps)
+        else:
+            if layer:
+                k.layernorm_forward_f64(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
+                                        pb, x.shape[0], x.shape[1], eps)
+            else:
+                k.batchnorm_forward_f64(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
+                                        pb, x.shape[0], x.shape[1], eps)
+
+
+def batchnorm_inference(const floating[:, ::1] x,   # IN  B×F
+                        floating[:, ::1] y,         # OUT B×F (may be x)
+                        const floating[::1] mean,   # IN  F
+                        const floating[::1] var,    # IN  F
+                        const floating[::1] gamma,  # IN  F, or None
+                        const floating[::1] beta,   # IN  F, or None
+                        double eps):
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        return
+    cdef const floating* pg = ptr_or_null(gamma)
+    cdef const floating* pb = ptr_or_null(beta)
+    with nogil:
+        if floating is float:
+            k.batchnorm_inference_f32(&y[0, 0], &x[0, 0], &mean[0], &var[0], pg, pb,
+                                      x.shape[0], x.shape[1], eps)
+        else:
+            k.batchnorm_inference_f64(&y[0, 0], &x[0, 0], &mean[0], &var[0], pg, pb,
+                                      x.shape[0], x.shape[1], eps)
+
+
+def norm_backward(const floating[:, ::1] dy,     # IN  B×F
+                  const floating[:, ::1] x,      # IN  B×F
+                  const floating[::1] mean,      # IN  F (batch) or B (layer)
+                  const floating[::1] invstd,    # IN  like mean
+                  const floating[::1] gamma,     # IN  F, or None
+                  floating[::1] dgamma,          # IN/OUT F accumulated, or None
+                  floating[::1] dbeta,           # IN/OUT F accumulated, or None
+                  floating[:, ::1] dx,           # OUT B×F (may be dy)
+                  bint layer):
+    if dy.shape[0] == 0 or dy.shape[1] == 0:
+        return
+    cdef const floating* pg = ptr_or_null(gamma)
+    cdef floating* pdg = out_ptr_or_null(dgamma)
+    cdef floating* pdb = out_ptr_or_null(dbeta)
+    with nogil:
+        if floating is float:
+            if layer:
+                k.layernorm_backward_f32(&dx[0, 0], pdg, pdb, &dy[0, 0],
+                                         &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1])
+            else:
+                k.batchnorm_backward_f32(&dx[0, 0], pdg, pdb, &dy[0, 0],
+                                         &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1])
+        else:
+            if layer:
+                k.layernorm_backward_f64(&dx[0, 0], pdg, pdb, &dy[0, 0],
+                                         &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1])
+            else:
+                k.batchnorm_backward_f64(&dx[0, 0], pdg, pdb, &dy[0, 0],
+                                         &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1])
+
+
+# ---------------------------------------------------------------- losses (cpp/loss.cpp)
+
+def softmax_cross_entropy_labels(const floating[:, ::1] logits,  # IN  B×C
+                                 const int64_t[::1] labels,      # IN  B, in [0, C)
+                                 floating[::1] grad,             # OUT B·C flat, or None
+                                 double label_smoothing, bint mean):
+    cdef double r = 0.0
+    if logits.shape[0] == 0:
+        return r
+    cdef floating* pgrad = out_ptr_or_null(grad)
+    with nogil:
+        if floating is float:
+            r = k.softmax_cross_entropy_labels_f32(pgrad, &logits[0, 0], &labels[0], logits.shape[0],
+                                                   logits.shape[1], label_smoothing, mean)
+        else:
+            r = k.softmax_cross_entropy_labels_f64(pgrad, &logits[0, 0], &labels[0], logits.shape[0],
+                                                   logits.shape[1], label_smoothing, mean)
+    return r
+
+
+def softmax_cross_entropy_probs(const floating[:, ::1] logits,   # IN  B×C
+                                const floating[:, ::1] probs,    # IN  B×C
+                                floating[::1] grad,              # OUT B·C flat, or None
+                                double label_smoothing, bint mean):
+    cdef double r = 0.0
+    if logits.shape[0] == 0 or logits.shape[1] == 0:
+        return r
+    cdef floating* pgrad = out_ptr_or_null(grad)
+    with nogil:
+        if floating is float:
+            r = k.softmax_cross_entropy_probs_f32(pgrad, &logits[0, 0], &probs[0, 0], logits.shape[0],
+                                                  logits.shape[1], label_smoothing, mean)
+        else:
+            r = k.softmax_cross_entropy_probs_f64(pgrad, &logits[0, 0], &probs[0, 0], logits.shape[0],
+                                                  logits.shape[1], label_smoothing, mean)
+    return r
+
+
+def mse_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, N
+             floating[::1] grad, bint mean):                         # OUT N, or None
+    cdef double r = 0.0
+    if pred.shape[0] == 0:
+        return r
+    cdef floating* pgrad = out_ptr_or_null(grad)
+    with nogil:
+        if floating is float:
+            r = k.mse_loss_f32(pgrad, &pred[0], &target[0], pred.shape[0], mean)
+        else:
+            r = k.mse_loss_f64(pgrad, &pred[0], &target[0], pred.shape[0], mean)
+    return r
+
+
+def bce_with_logits(const floating[::1] pred, const floating[::1] target,   # IN  N, N
+                    floating[::1] grad, bint mean):                         # OUT N, or None
+    cdef double r = 0.0
+    if pred.shape[0] == 0:
+        return r
+    cdef floating* pgrad = out_ptr_or_null(grad)
+    with nogil:
+        if floating is float:
+            r = k.bce_with_logits_f32(pgrad, &pred[0], &target[0], pred.shape[0], mean)
+        else:
+            r = k.bce_with_logits_f64(pgrad, &pred[0], &target[0], pred.shape[0], mean)
+    return r
+
+
+def huber_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, N
+               floating[::1] grad, double delta, bint mean):           # OUT N, or None
+    cdef double r = 0.0
+    if pred.shape[0] == 0:
+        return r
+    cdef floating* pgrad = out_ptr_or_null(grad)
+    with nogil:
+        if floating is float:
+            r = k.huber_loss_f32(pgrad, &pred[0], &target[0], pred.shape[0], delta, mean)
+        else:
+            r = k.huber_loss_f64(pgrad, &pred[0], &target[0], pred.shape[0], delta, mean)
+    return r
+
+
+# ---------------------------------------------------------------- optimizers (cpp/optim.h)
+
+from libcpp.vector cimport vector
+
+
+cdef inline floating* mut_or_null(floating[::1] v):
+    return &v[0] if v is not None and v.shape[0] > 0 else NULL
+
+
+def sgd_step(floating[::1] param,                # IN/OUT N
+             const floating[::1] grad,           # IN  N
+             floating[::1] momentum_buffer,      # IN/OUT N, or None (momentum == 0)
+             double lr, double momentum, double dampening, double weight_decay,
+             bint nesterov, bint init_buffer):
+    cdef k.SgdHyper h
+    h.lr, h.momentum, h.dampening, h.weight_decay = lr, momentum, dampening, weight_decay
+    h.nesterov, h.init_buffer = nesterov, init_buffer
+    cdef int64_t n = param.shape[0]
+    cdef floating* buf = mut_or_null(momentum_buffer)
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.sgd_step_f32(&param[0], buf, &grad[0], n, h)
+        else:
+            k.sgd_step_f64(&param[0], buf, &grad[0], n, h)
+
+
+def adagrad_step(floating[::1] param,            # IN/OUT N
+                 const floating[::1] grad,       # IN  N
+                 floating[::1] state_sum,        # IN/OUT N
+                 double clr, double weight_decay, double eps):
+    cdef k.AdagradHyper h
+    h.clr, h.weight_decay, h.eps = clr, weight_decay, eps
+    cdef int64_t n = param.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.adagrad_step_f32(&param[0], &state_sum[0], &grad[0], n, h)
+        else:
+            k.adagrad_step_f64(&param[0], &state_sum[0], &grad[0], n, h)
+
+
+def adadelta_step(floating[::1] param,           # IN/OUT N
+                  const floating[::1] grad,      # IN  N
+                  floating[::1] square_avg,      # IN/OUT N
+                  floating[::1] acc_delta,       # IN/OUT N
+                  double lr, double rho, double eps, double weight_decay):
+    cdef k.AdadeltaHyper h
+    h.lr, h.rho, h.eps, h.weight_decay = lr, rho, eps, weight_decay
+    cdef int64_t n = param.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.adadelta_step_f32(&param[0], &square_avg[0], &acc_delta[0], &grad[0], n, h)
+        else:
+            k.adadelta_step_f64(&param[0], &square_avg[0], &acc_delta[0], &grad[0], n, h)
+
+
+def rmsprop_step(floating[::1] param,            # IN/OUT N
+                 const floating[::1] grad,       # IN  N
+                 floating[::1] square_avg,       # IN/OUT N
+                 floating[::1] grad_avg,         # IN/OUT N, or None (not centred)
+                 floating[::1] momentum_buffer,  # IN/OUT N, or None (momentum == 0)
+                 double lr, double alpha, double eps, double weight_decay, double momentum):
+    cdef k.RmspropHyper h
+    h.lr, h.alpha, h.eps, h.weight_decay, h.momentum = lr, alpha, eps, weight_decay, momentum
+    cdef int64_t n = param.shape[0]
+    cdef floating* gavg = mut_or_null(grad_avg)
+    cdef floating* buf = mut_or_null(momentum_buffer)
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.rmsprop_step_f32(&param[0], &square_avg[0], gavg, buf, &grad[0], n, h)
+        else:
+            k.rmsprop_step_f64(&param[0], &square_avg[0], gavg, buf, &grad[0], n, h)
+
+
+def adam_step(floating[::1] param,               # IN/OUT N
+              const floating[::1] grad,          # IN  N
+              floating[::1] exp_avg,             # IN/OUT N
+              floating[::1] exp_avg_sq,          # IN/OUT N
+              floating[::1] max_exp_avg_sq,      # IN/OUT N, or None (no AMSGrad)
+              double lr, double beta1, double beta2, double eps, double weight_decay, bint decoupled,
+              double bias_correction1, double bias_correction2):
+    cdef k.AdamHyper h
+    h.lr, h.beta1, h.beta2, h.eps, h.weight_decay = lr, beta1, beta2, eps, weight_decay
+    h.decoupled, h.bias_correction1, h.bias_correction2 = decoupled, bias_correction1, bias_correction2
+    cdef int64_t n = param.shape[0]
+    cdef floating* vmax = mut_or_null(max_exp_avg_sq)
+    if n == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.adam_step_f32(&param[0], &exp_avg[0], &exp_avg_sq[0], vmax, &grad[0], n, h)
+        else:
+            k.adam_step_f64(&param[0], &exp_avg[0], &exp_avg_sq[0], vmax, &grad[0], n, h)
+
+
+def buffers_reduce(list buffers,                 # IN  1-D arrays of the one dtype `dtype`
+                   str dtype, bint squares):
+    """squares: Σx² over all buffers, else max |x| (both in f64)."""
+    cdef vector[const float*] p32
+    cdef vector[const double*] p64
+    cdef vector[int64_t] sizes
+    cdef const float[::1] v32
+    cdef const double[::1] v64
+    cdef double r
+    cdef bint f32 = dtype == "float32"
+    for b in buffers:
+        if f32:
+            v32 = b
+            p32.push_back(&v32[0] if v32.shape[0] > 0 else NULL)
+            sizes.push_back(v32.shape[0])
+        else:
+            v64 = b
+            p64.push_back(&v64[0] if v64.shape[0] > 0 else NULL)
+            sizes.push_back(v64.shape[0])
+    with nogil:
+        if f32:
+            r = k.sum_squares_f32(p32.data(), sizes.data(), sizes.size()) if squares else \
+                k.max_abs_f32(p32.data(), sizes.data(), sizes.size())
+        else:
+            r = k.sum_squares_f64(p64.data(), sizes.data(), sizes.size()) if squares else \
+                k.max_abs_f64(p64.data(), sizes.data(), sizes.size())
+    return r
+
+
+def scale_inplace(floating[::1] x, double alpha):           # x: IN/OUT N
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.scale_inplace_f32(&x[0], x.shape[0], alpha)
+        else:
+            k.scale_inplace_f64(&x[0], x.shape[0], alpha)
+
+
+def clamp_inplace(floating[::1] x, double lo, double hi):   # x: IN/OUT N
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.clamp_inplace_f32(&x[0], x.shape[0], lo, hi)
+        else:
+            k.clamp_inplace_f64(&x[0], x.shape[0], lo, hi)
+
+
+def renorm_rows(floating[:, ::1] w, double max_norm):       # w: IN/OUT R×C
+    if w.shape[0] == 0 or w.shape[1] == 0:
+        return
+    with nogil:
+        if floating is float:
+            k.renorm_rows_f32(&w[0, 0], w.shape[0], w.shape[1], max_norm)
+        else:
+            k.renorm_rows_f64(&w[0, 0], w.shape[0], w.shape[1], max_norm)
+
+
+def penalty_grad(floating[::1] grad,             # IN/OUT N, accumulated
+                 const floating[::1] weight,     # IN  N
+                 double strength, int order):
+    """order 1: grad += s·sign(w), returns Σ|w|; order 2: grad += s·w, returns Σw²."""
+    cdef double r = 0.0
+    if grad.shape[0] == 0:
+        return r
+    with nogil:
+        if floating is float:
+            r = k.l1_penalty_grad_f32(&grad[0], &weight[0], grad.shape[0], strength) if order == 1 else \
+                k.l2_penalty_grad_f32(&grad[0], &weight[0], grad.shape[0], strength)
+        else:
+            r = k.l1_penalty_grad_f64(&grad[0], &weight[0], grad.shape[0], strength) if order == 1 else \
+                k.l2_penalty_grad_f64(&grad[0], &weight[0], grad.shape[0], strength)
+    return r

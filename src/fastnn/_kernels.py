@@ -15,6 +15,19 @@ ACT_NAMES = (
 ACT_CODES = {name: code for code, name in enumerate(ACT_NAMES)}
 
 
+def _by_dtype(fused):
+    """{dtype: specialisation} of a Cython fused-type function.
+
+    Calling a fused def function matches its signature on every call (~1 µs); calling the
+    specialisation picked once here skips that. Kernel calls dispatch on the dtype.
+    """
+    return {np.dtype(np.float32): fused["float"], np.dtype(np.float64): fused["double"]}
+
+
+_GEMM = _by_dtype(_native.gemm)
+_BIAS_GRAD = _by_dtype(_native.bias_grad)
+
+
 def _params(params):
     p = tuple(params) + (0.0, 0.0)
     return float(p[0]), float(p[1])
@@ -23,11 +36,251 @@ def _params(params):
 def gemm(a, b, out, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, bias=None, act=None, params=()):
     """out = act(alpha·op(a)·op(b) + beta·out + bias)."""
     p0, p1 = _params(params)
-    _native.gemm(a, b, out, trans_a, trans_b, alpha, beta, bias, ACT_CODES[act or "identity"], p0, p1)
+    _GEMM[out.dtype](a, b, out, trans_a, trans_b, alpha, beta, bias, ACT_CODES[act or "identity"], p0, p1)
     return out
 
 
 def bias_grad(grad_y, grad_bias):
     """grad_bias (F,) += Σ_b grad_y[b, :]."""
-    _native.bias_grad(grad_y, grad_bias)
+    _BIAS_GRAD[grad_bias.dtype](grad_y, grad_bias)
     return grad_bias
+
+
+# ---------------------------------------------------------------- activations (cpp/activation.cpp)
+
+_ACT_FORWARD = _by_dtype(_native.act_forward)
+_ACT_BACKWARD = _by_dtype(_native.act_backward)
+
+
+def act_forward(x, act, params=(), out=None):
+    """y = act(x) element-wise, in x's dtype; ``out`` may be x (in place)."""
+    if out is None:
+        out = np.empty_like(x)
+    p0, p1 = _params(params)
+    _ACT_FORWARD[x.dtype](x.reshape(-1), out.reshape(-1), ACT_CODES[act], p0, p1)
+    return out
+
+
+def act_backward(grad_y, x, y, act, params=(), out=None):
+    """grad_x = grad_y · act'(x), from y or x as ``reference.backward_uses_output`` says."""
+    if out is None:
+        out = np.empty_like(grad_y)
+    p0, p1 = _params(params)
+    _ACT_BACKWARD[grad_y.dtype](grad_y.reshape(-1), x.reshape(-1), y.reshape(-1), out.reshape(-1),
+                                ACT_CODES[act], p0, p1)
+    return out
+
+
+# ---------------------------------------------------------------- dropout (cpp/dropout.cpp, cpp/rng.h)
+
+_U64 = (1 << 64) - 1
+_DROPOUT = _by_dtype(_native.dropout)
+_RRELU_SLOPES = _by_dtype(_native.rrelu_slopes)
+
+
+def _keep53(p):
+    """⌊(1 − p)·2^53⌋: keep element i when (random_u64 >> 11) < keep53."""
+    return int((1.0 - float(p)) * 2.0 ** 53)
+
+
+def dropout_forward(x, p, scale, seed, stream, out=None):
+    """y = x·scale where kept, 0 where dropped (mask from (seed, stream, flat index))."""
+    if out is None:
+        out = np.empty_like(x)
+    _DROPOUT[x.dtype](x.reshape(-1), out.reshape(-1), int(seed) & _U64, int(stream) & _U64, _keep53(p),
+                      float(scale), False)
+    return out
+
+
+def dropout_backward(grad_y, p, scale, seed, stream, out=None):
+    """grad_x = grad_y·scale where kept, 0 elsewhere: the forward mask, regenerated."""
+    if out is None:
+        out = np.empty_like(grad_y)
+    _DROPOUT[grad_y.dtype](grad_y.reshape(-1), out.reshape(-1), int(seed) & _U64, int(stream) & _U64,
+                           _keep53(p), float(scale), True)
+    return out
+
+
+def rrelu_slopes(n, lower, upper, seed, stream, dtype):
+    """(n,) slopes lower + (upper − lower)·U[0, 1) in ``dtype``."""
+    out = np.empty(int(n), dtype=dtype)
+    _RRELU_SLOPES[out.dtype](out, float(lower), float(upper), int(seed) & _U64, int(stream) & _U64)
+    return out
+
+
+# ---------------------------------------------------------------- normalisation (cpp/norm.cpp)
+
+_NORM_FORWARD = _by_dtype(_native.norm_forward)
+_NORM_BACKWARD = _by_dtype(_native.norm_backward)
+_BN_INFERENCE = _by_dtype(_native.batchnorm_inference)
+
+
+def _norm_forward(x, gamma, beta, eps, out, layer):
+    if out is None:
+        out = np.empty_like(x)
+    n = x.shape[0] if layer else x.shape[1]
+    mean = np.empty(n, dtype=x.dtype)
+    invstd = np.empty(n, dtype=x.dtype)
+    _NORM_FORWARD[x.dtype](x, out, mean, invstd, gamma, beta, float(eps), layer)
+    return out, mean, invstd
+
+
+def batchnorm_forward(x, gamma, beta, eps, out=None):
+    """Training BatchNorm over the batch axis (biased σ²); returns (y, mean (F,), invstd (F,))."""
+    return _norm_forward(x, gamma, beta, eps, out, False)
+
+
+def batchnorm_inference(x, mean, var, gamma, beta, eps, out=None):
+    """y = (x − mean)·γ/√(var + eps) + β with given (running) statistics."""
+    if out is None:
+        out = np.empty_like(x)
+    _BN_INFERENCE[x.dtype](x, out, mean, var, gamma, beta, float(eps))
+    return out
+
+
+def batchnorm_backward(grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out=None):
+    """grad_x overwritten; grad_gamma += Σ_B g·x̂, grad_beta += Σ_B g (when not None)."""
+    if out is None:
+        out = np.empty_like(grad_y)
+    _NORM_BACKWARD[x.dtype](grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out, False)
+    return out
+
+
+def layernorm_forward(x, gamma, beta, eps, out=None):
+    """LayerNorm per row (biased σ²); returns (y, mean (B,), invstd (B,))."""
+    return _norm_forward(x, gamma, beta, eps, out, True)
+
+
+def layernorm_backward(grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out=None):
+    """grad_x overwritten; grad_gamma += Σ_B g·x̂, grad_beta += Σ_B g (when not None)."""
+    if out is None:
+        out = np.empty_like(grad_y)
+    _NORM_BACKWARD[x.dtype](grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out, True)
+    return out
+
+
+# ---------------------------------------------------------------- losses (cpp/loss.cpp)
+
+_XENT_LABELS = _by_dtype(_native.softmax_cross_entropy_labels)
+_XENT_PROBS = _by_dtype(_native.softmax_cross_entropy_probs)
+_MSE = _by_dtype(_native.mse_loss)
+_BCE = _by_dtype(_native.bce_with_logits)
+_HUBER = _by_dtype(_native.huber_loss)
+
+
+def _mean(reduction):
+    return reduction == "mean"
+
+
+def softmax_cross_entropy(logits, target, label_smoothing, reduction, grad=None):
+    """(loss, grad): target int64 labels (B,) or probabilities (B, C); grad (B, C) when given."""
+    flat = None if grad is None else grad.reshape(-1)
+    if target.ndim == 1:
+        loss = _XENT_LABELS[logits.dtype](logits, target, flat, float(label_smoothing), _mean(reduction))
+    else:
+        loss = _XENT_PROBS[logits.dtype](logits, target, flat, float(label_smoothing), _mean(reduction))
+    return float(loss), grad
+
+
+def mse_loss(pred, target, reduction, grad=None):
+    """(Σ or mean of (pred − target)², grad 2·(pred − target))."""
+    flat = None if grad is None else grad.reshape(-1)
+    return float(_MSE[pred.dtype](pred.reshape(-1), target.reshape(-1), flat, _mean(reduction))), grad
+
+
+def bce_with_logits(pred, target, reduction, grad=None):
+    """(Σ or mean of max(x,0) − xy + log1p(e^−|x|), grad σ(x) − y)."""
+    flat = None if grad is None else grad.reshape(-1)
+    return float(_BCE[pred.dtype](pred.reshape(-1), target.reshape(-1), flat, _mean(reduction))), grad
+
+
+def huber_loss(pred, target, delta, reduction, grad=None):
+    """(Σ or mean of Huber(pred − target; δ), grad clip(pred − target, −δ, δ))."""
+    flat = None if grad is None else grad.reshape(-1)
+    return float(_HUBER[pred.dtype](pred.reshape(-1), target.reshape(-1), flat, float(delta),
+                                    _mean(reduction))), grad
+
+
+# ---------------------------------------------------------------- optimizers (cpp/optim.h)
+# Arrays of any shape, C-contiguous, one dtype; flattened here into 1-D views (no copy).
+
+def _flat(a):
+    return None if a is None else a.reshape(-1)
+
+
+def sgd_step(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov, weight_decay, init_buffer):
+    """SGD (PyTorch): b ← g' or μb + (1−τ)g'; θ −= lr·(g' + μb if nesterov else b)."""
+    _native.sgd_step(param.reshape(-1), grad.reshape(-1), _flat(momentum_buffer),
+                     lr, momentum, dampening, weight_decay, nesterov, init_buffer)
+    return param
+
+
+def adagrad_step(param, grad, state_sum, *, clr, weight_decay, eps):
+    """Adagrad: s += g'²; θ −= clr·g'/(√s + eps)."""
+    _native.adagrad_step(param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), clr, weight_decay, eps)
+    return param
+
+
+def adadelta_step(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay):
+    """Adadelta: v = ρv + (1−ρ)g'²; δ = √(u+ε)/√(v+ε)·g'; u = ρu + (1−ρ)δ²; θ −= lr·δ."""
+    _native.adadelta_step(param.reshape(-1), grad.reshape(-1), square_avg.reshape(-1), acc_delta.reshape(-1),
+                          lr, rho, eps, weight_decay)
+    return param
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps, weight_decay, momentum):
+    """RMSprop; grad_avg None: not centred; momentum_buffer None: no momentum."""
+    _native.rmsprop_step(param.reshape(-1), grad.reshape(-1), square_avg.reshape(-1), _flat(grad_avg),
+                         _flat(momentum_buffer), lr, alpha, eps, weight_decay, momentum)
+    return param
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay,
+              decoupled, bias_correction1, bias_correction2):
+    """Adam/AdamW: θ −= (lr/bc1)·m/(√v/√bc2 + eps); max_exp_avg_sq None: no AMSGrad."""
+    _native.adam_step(param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
+                      _flat(max_exp_avg_sq), lr, beta1, beta2, eps, weight_decay, decoupled,
+                      bias_correction1, bias_correction2)
+    return param
+
+
+def sum_squares(buffers):
+    """Σ x² over every element of every buffer, in float64, deterministic for any thread count."""
+    if not buffers:
+        return 0.0
+    return _native.buffers_reduce([b.reshape(-1) for b in buffers], buffers[0].dtype.name, True)
+
+
+def max_abs(buffers):
+    """max |x| over every element of every buffer (NaN if any is NaN; 0.0 when empty)."""
+    if not buffers:
+        return 0.0
+    return _native.buffers_reduce([b.reshape(-1) for b in buffers], buffers[0].dtype.name, False)
+
+
+def scale_inplace(x, alpha):
+    """x *= alpha."""
+    _native.scale_inplace(x.reshape(-1), alpha)
+    return x
+
+
+def clamp_inplace(x, min, max):
+    """x = clamp(x, min, max); NaN stays NaN."""
+    _native.clamp_inplace(x.reshape(-1), min, max)
+    return x
+
+
+def renorm_rows(weight, max_norm):
+    """Rows of weight (O, I) with ‖row‖₂ > max_norm scaled by max_norm/(‖row‖₂ + 1e-7)."""
+    _native.renorm_rows(weight, max_norm)
+    return weight
+
+
+def l1_penalty_grad(grad, weight, strength):
+    """grad += strength·sign(weight); returns Σ|weight| (float64)."""
+    return _native.penalty_grad(grad.reshape(-1), weight.reshape(-1), strength, 1)
+
+
+def l2_penalty_grad(grad, weight, strength):
+    """grad += strength·weight; returns Σweight² (float64)."""
+    return _native.penalty_grad(grad.reshape(-1), weight.reshape(-1), strength, 2)

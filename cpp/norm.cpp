@@ -1,0 +1,219 @@
+// norm.cpp: BatchNorm and LayerNorm kernels (compiled once per ISA).
+//
+// Shapes: x, y, dy, dx are (B, F) row-major; BatchNorm statistics and γ, β are (F,)
+// (over the batch: column reductions), LayerNorm statistics are (B,) (over the features:
+// row reductions) and its γ, β are (F,). invstd = 1/√(σ²_biased + eps).
+//
+//   batchnorm_forward   y = (x − μ)·invstd·γ + β with the batch statistics; writes μ, invstd
+//   batchnorm_inference y = (x − μ)·γ/√(var + eps) + β with given (running) statistics
+//   batchnorm_backward  dx = γ·invstd·(dy − (Σdy + x̂·Σdy·x̂)/B), x̂ = (x − μ)·invstd
+//   layernorm_forward   per row; writes μ (B,), invstd (B,)
+//   layernorm_backward  ĝ = dy·γ; dx = invstd·(ĝ − mean_F ĝ − x̂·mean_F(ĝ·x̂))
+// γ, β may be null (no affine). Gradient convention: dx is overwritten; dγ, dβ (may be
+// null) are accumulated (+=). y may alias x and dx may alias dy.
+//
+// Statistics are two-pass (mean, then mean of squared deviations: no cancellation) with
+// double accumulators for both dtypes. Determinism: every sum is computed by one thread
+// in a fixed order whatever the thread count: BatchNorm and the LayerNorm parameter
+// gradients split the F columns into fixed 64-column blocks (rows added in order
+// 0..B−1); LayerNorm rows are split across threads, each row summed in 8 fixed lanes.
+#include "kernels.h"
+#include "simd.h"
+#include "threading.h"
+
+namespace fastnn {
+namespace FASTNN_ISA_NS {
+
+namespace {
+
+constexpr int64_t kCols = 64;                   // columns per BatchNorm block
+constexpr int64_t kGrain = int64_t(1) << 15;    // elements per thread, at least
+
+// Calls body(c0, c1) for each 64-column block, blocks split over threads.
+template <class Body> void for_column_blocks(int64_t B, int64_t F, const Body& body) {
+    const int64_t blocks = (F + kCols - 1) / kCols;
+    const int nt = blocks > 1 ? (int)imin(blocks, threads_for(B * F, kGrain)) : 1;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) body(b * kCols, imin(F, (b + 1) * kCols));
+}
+
+template <class Body> void for_rows(int64_t B, int64_t F, const Body& body) {
+    const int nt = (int)imin(imax(B, 1), threads_for(B * F, kGrain));
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t r = 0; r < B; ++r) body(r);
+}
+
+// Σ_i f(i) over [0, n) in 8 fixed lanes, combined in a fixed order.
+template <class F> inline double lane_sum(int64_t n, const F& f) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; ++l) acc[l] += f(i + l);
+    for (int l = 0; i < n; ++i, ++l) acc[l] += f(i);
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+template <class T>
+void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,
+                            int64_t F, double eps) {
+    for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
+        const int64_t w = c1 - c0;
+        double s[kCols], q[kCols];
+        T m[kCols], a[kCols], sh[kCols];
+        for (int64_t j = 0; j < w; ++j) s[j] = 0;
+        for (int64_t r = 0; r < B; ++r)
+            for (int64_t j = 0; j < w; ++j) s[j] += (double)x[r * F + c0 + j];
+        for (int64_t j = 0; j < w; ++j) { m[j] = T(s[j] / (double)B); q[j] = 0; }
+        for (int64_t r = 0; r < B; ++r)
+            for (int64_t j = 0; j < w; ++j) {
+                const double d = (double)x[r * F + c0 + j] - (double)m[j];
+                q[j] += d * d;
+            }
+        for (int64_t j = 0; j < w; ++j) {
+            const T is = T(1.0 / __builtin_sqrt(q[j] / (double)B + eps));
+            mean[c0 + j] = m[j];
+            invstd[c0 + j] = is;
+            a[j] = gamma ? is * gamma[c0 + j] : is;
+            sh[j] = beta ? beta[c0 + j] : T(0);
+        }
+        for (int64_t r = 0; r < B; ++r)
+            for (int64_t j = 0; j < w; ++j) y[r * F + c0 + j] = (x[r * F + c0 + j] - m[j]) * a[j] + sh[j];
+    });
+}
+
+template <class T>
+void batchnorm_inference_impl(T* y, const T* x, const T* mean, const T* var, const T* gamma, const T* beta,
+                              int64_t B, int64_t F, double eps) {
+    for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
+        const int64_t w = c1 - c0;
+        T a[kCols], sh[kCols];
+        for (int64_t j = 0; j < w; ++j) {
+            T s = T(1) / T(__builtin_sqrt((double)(var[c0 + j] + T(eps))));
+            if (gamma) s *= gamma[c0 + j];
+            a[j] = s;
+            sh[j] = (beta ? beta[c0 + j] : T(0)) - mean[c0 + j] * s;
+        }
+        for (int64_t r = 0; r < B; ++r)
+            for (int64_t j = 0; j < w; ++j) y[r * F + c0 + j] = x[r * F + c0 + j] * a[j] + sh[j];
+    });
+}
+
+template <class T>
+void batchnorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean, const T* invstd,
+                             const T* gamma, int64_t B, int64_t F) {
+    for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
+        const int64_t w = c1 - c0;
+        double sg[kCols], sgx[kCols];
+        T m[kCols], is[kCols], k1[kCols], k2[kCols], sc[kCols];
+        for (int64_t j = 0; j < w; ++j) {
+            sg[j] = sgx[j] = 0;
+            m[j] = mean[c0 + j];
+            is[j] = invstd[c0 + j];
+        }
+        for (int64_t r = 0; r < B; ++r)
+            for (int64_t j = 0; j < w; ++j) {
+                const double g = (double)dy[r * F + c0 + j];
+                sg[j] += g;
+                sgx[j] += g * ((double)(x[r * F + c0 + j] - m[j]) * (double)is[j]);
+            }
+        for (int64_t j = 0; j < w; ++j) {
+            if (dgamma) dgamma[c0 + j] += T(sgx[j]);
+            if (dbeta) dbeta[c0 + j] += T(sg[j]);
+            k1[j] = T(sg[j] / (double)B);
+            k2[j] = T(sgx[j] / (double)B);
+            sc[j] = gamma ? gamma[c0 + j] * is[j] : is[j];
+        }
+        for (int64_t r = 0; r < B; ++r)
+            for (int64_t j = 0; j < w; ++j) {
+                const T xh = (x[r * F + c0 + j] - m[j]) * is[j];
+                dx[r * F + c0 + j] = (dy[r * F + c0 + j] - (k1[j] + xh * k2[j])) * sc[j];
+            }
+    });
+}
+
+template <class T>
+void layernorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,
+                            int64_t F, double eps) {
+    for_rows(B, F, [&](int64_t r) {
+        const T* xr = x + r * F;
+        const T m = T(lane_sum(F, [&](int64_t i) { return (double)xr[i]; }) / (double)F);
+        const double q = lane_sum(F, [&](int64_t i) {
+            const double d = (double)xr[i] - (double)m;
+            return d * d;
+        });
+        const T is = T(1.0 / __builtin_sqrt(q / (double)F + eps));
+        mean[r] = m;
+        invstd[r] = is;
+        T* yr = y + r * F;
+        for (int64_t i = 0; i < F; ++i) {
+            T v = (xr[i] - m) * is;
+            if (gamma) v *= gamma[i];
+            if (beta) v += beta[i];
+            yr[i] = v;
+        }
+    });
+}
+
+template <class T>
+void layernorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean, const T* invstd,
+                             const T* gamma, int64_t B, int64_t F) {
+    // Parameter gradients first (column sums over the batch): dx may alias dy.
+    if (dgamma || dbeta)
+        for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
+            const int64_t w = c1 - c0;
+            double sg[kCols], sgx[kCols];
+            for (int64_t j = 0; j < w; ++j) sg[j] = sgx[j] = 0;
+            for (int64_t r = 0; r < B; ++r) {
+                const T m = mean[r], is = invstd[r];
+                for (int64_t j = 0; j < w; ++j) {
+                    const double g = (double)dy[r * F + c0 + j];
+                    sg[j] += g;
+                    sgx[j] += g * (double)((x[r * F + c0 + j] - m) * is);
+                }
+            }
+            for (int64_t j = 0; j < w; ++j) {
+                if (dgamma) dgamma[c0 + j] += T(sgx[j]);
+                if (dbeta) dbeta[c0 + j] += T(sg[j]);
+            }
+        });
+    for_rows(B, F, [&](int64_t r) {
+        const T* gr = dy + r * F;
+        const T* xr = x + r * F;
+        const T m = mean[r], is = invstd[r];
+        auto gh = [&](int64_t i) { return gamma ? gr[i] * gamma[i] : gr[i]; };
+        const T k1 = T(lane_sum(F, [&](int64_t i) { return (double)gh(i); }) / (double)F);
+        const T k2 = T(lane_sum(F, [&](int64_t i) { return (double)gh(i) * (double)((xr[i] - m) * is); }) / (double)F);
+        T* dr = dx + r * F;
+        for (int64_t i = 0; i < F; ++i) dr[i] = (gh(i) - k1 - (xr[i] - m) * is * k2) * is;
+    });
+}
+
+}  // namespace
+
+#define FASTNN_NORM_KERNELS(T, sfx)                                                                                  \
+    void batchnorm_forward_##sfx(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,   \
+                                 int64_t F, double eps) {                                                          \
+        batchnorm_forward_impl(y, mean, invstd, x, gamma, beta, B, F, eps);                                        \
+    }                                                                                                              \
+    void batchnorm_inference_##sfx(T* y, const T* x, const T* mean, const T* var, const T* gamma, const T* beta,   \
+                                   int64_t B, int64_t F, double eps) {                                             \
+        batchnorm_inference_impl(y, x, mean, var, gamma, beta, B, F, eps);                                         \
+    }                                                                                                              \
+    void batchnorm_backward_##sfx(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean,              \
+                                  const T* invstd, const T* gamma, int64_t B, int64_t F) {                         \
+        batchnorm_backward_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F);                              \
+    }                                                                                                              \
+    void layernorm_forward_##sfx(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,   \
+                                 int64_t F, double eps) {                                                          \
+        layernorm_forward_impl(y, mean, invstd, x, gamma, beta, B, F, eps);                                        \
+    }                                                                                                              \
+    void layernorm_backward_##sfx(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean,              \
+                                  const T* invstd, const T* gamma, int64_t B, int64_t F) {                         \
+        layernorm_backward_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F);                              \
+    }
+FASTNN_NORM_KERNELS(float, f32)
+FASTNN_NORM_KERNELS(double, f64)
+#undef FASTNN_NORM_KERNELS
+
+}  // namespace FASTNN_ISA_NS
+}  // namespace fastnn

@@ -1,0 +1,304 @@
+"""Activation modules with PyTorch's class names and arguments.
+
+Design. An element-wise activation is a kernel name plus up to two parameters
+(docs/kernel_api.md): forward is one act_forward call, backward one act_backward call from
+the saved x and y. Such modules are stateless, so Sequential folds one that directly
+follows a Linear into the GEMM epilogue (``fused_act``). PReLU (a learnable slope) and
+RReLU (random slopes in training) carry state, are composed from NumPy and kernel calls,
+and are never fused. Activations accept float32 or float64 input (B, F).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._backend import kernels
+from .._validate import as_float, as_int
+from .module import Module, Parameter, Stochastic, check_grad, check_input, dtype_repr, float_dtype
+
+__all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU",
+           "CELU", "Softplus", "Softsign", "Hardtanh", "Hardsigmoid", "SiLU", "Swish", "GELU",
+           "Mish", "MaxExp"]
+
+
+class Elementwise(Module):
+    """y = f(x) for the kernel activation ``act`` with parameters ``act_params()``."""
+
+    act = "identity"
+
+    def act_params(self):
+        return ()
+
+    def fused_act(self):
+        """(kernel name, params) for a GEMM epilogue."""
+        return self.act, self.act_params()
+
+    def forward(self, x):
+        x = check_input(self, x)
+        y = kernels().act_forward(x, self.act, self.act_params(), out=self._workspace("y", x.shape, x.dtype))
+        self._ctx = (x, y)
+        return y
+
+    def backward(self, grad_output):
+        x, y = self._saved()
+        g = check_grad(self, grad_output, y)
+        return kernels().act_backward(g, x, y, self.act, self.act_params(),
+                                      out=self._workspace("gx", y.shape, y.dtype))
+
+    def _config(self):
+        return {}
+
+
+class Identity(Elementwise):
+    """y = x (PyTorch's Identity ignores its arguments)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+
+class ReLU(Elementwise):
+    """max(0, x)."""
+    act = "relu"
+
+
+class Sigmoid(Elementwise):
+    """1/(1 + e^−x)."""
+    act = "sigmoid"
+
+
+class Tanh(Elementwise):
+    """tanh x."""
+    act = "tanh"
+
+
+class SELU(Elementwise):
+    """λ·(x if x > 0 else α(eˣ − 1)), PyTorch's α and λ."""
+    act = "selu"
+
+
+class Softsign(Elementwise):
+    """x/(1 + |x|)."""
+    act = "softsign"
+
+
+class SiLU(Elementwise):
+    """x·σ(x)."""
+    act = "silu"
+
+
+Swish = SiLU
+
+
+class Mish(Elementwise):
+    """x·tanh(softplus(x))."""
+    act = "mish"
+
+
+class MaxExp(Elementwise):
+    """max(x, x·e^(−|x|))."""
+    act = "maxexp"
+
+
+class LeakyReLU(Elementwise):
+    """x if x > 0 else negative_slope·x."""
+    act = "leaky_relu"
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = as_float(negative_slope, "negative_slope")
+
+    def act_params(self):
+        return (self.negative_slope,)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+    def _config(self):
+        return {"negative_slope": self.negative_slope}
+
+
+class _AlphaUnit(Elementwise):
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = as_float(alpha, "alpha")
+
+    def act_params(self):
+        return (self.alpha,)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+    def _config(self):
+        return {"alpha": self.alpha}
+
+
+class ELU(_AlphaUnit):
+    """x if x > 0 else α·(eˣ − 1)."""
+    act = "elu"
+
+
+class CELU(_AlphaUnit):
+    """x if x > 0 else α·(e^(x/α) − 1); α ≠ 0."""
+    act = "celu"
+
+    def __init__(self, alpha=1.0):
+        super().__init__(alpha)
+        if self.alpha == 0:
+            raise ValueError("CELU: alpha must be non-zero (x/α)")
+
+
+class Softplus(Elementwise):
+    """log(1 + e^(βx))/β, or x where βx > threshold; β > 0."""
+    act = "softplus"
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta = as_float(beta, "beta", low=0.0, low_inclusive=False)
+        self.threshold = as_float(threshold, "threshold")
+
+    def act_params(self):
+        return (self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+    def _config(self):
+        return {"beta": self.beta, "threshold": self.threshold}
+
+
+class Hardtanh(Elementwise):
+    """clamp(x, min_val, max_val)."""
+    act = "hardtanh"
+
+    def __init__(self, min_val=-1.0, max_val=1.0):
+        super().__init__()
+        self.min_val = as_float(min_val, "min_val")
+        self.max_val = as_float(max_val, "max_val")
+        if self.max_val <= self.min_val:
+            raise ValueError(f"Hardtanh: max_val ({self.max_val}) must be greater than min_val ({self.min_val})")
+
+    def act_params(self):
+        return (self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+    def _config(self):
+        return {"min_val": self.min_val, "max_val": self.max_val}
+
+
+class Hardsigmoid(Elementwise):
+    """mode "pytorch": relu6(x + 3)/6; mode "linear" (Keras 2): clamp(0.2x + 0.5, 0, 1)."""
+
+    _MODES = {"pytorch": "hardsigmoid", "linear": "hardsigmoid_linear"}
+
+    def __init__(self, mode="pytorch"):
+        super().__init__()
+        if mode not in self._MODES:
+            raise ValueError(f"Hardsigmoid: mode must be 'pytorch' or 'linear', got {mode!r}")
+        self.mode = mode
+        self.act = self._MODES[mode]
+
+    def extra_repr(self):
+        return "" if self.mode == "pytorch" else "mode='linear'"
+
+    def _config(self):
+        return {"mode": self.mode}
+
+
+class GELU(Elementwise):
+    """x·Φ(x) (approximate="none", erf) or its tanh approximation (approximate="tanh")."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+        self.act = "gelu" if approximate == "none" else "gelu_tanh"
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+    def _config(self):
+        return {"approximate": self.approximate}
+
+
+class PReLU(Module):
+    """x if x > 0 else a·x with learnable a: one shared slope or one per feature."""
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=np.float32):
+        super().__init__()
+        self.num_parameters = as_int(num_parameters, "num_parameters", low=1)
+        self._dtype = float_dtype(dtype)
+        self.weight = Parameter(np.full(self.num_parameters, as_float(init, "init"), self._dtype))
+
+    def forward(self, x):
+        n = self.num_parameters
+        x = check_input(self, x, None if n == 1 else n, f"PReLU has {n} slopes, so inputs")
+        w = self.weight.data                          # (1,) or (F,): broadcasts over the batch
+        y = self._workspace("y", x.shape, x.dtype)
+        np.multiply(x, w, out=y)
+        np.copyto(y, x, where=x > 0)
+        self._ctx = (x, y)
+        return y
+
+    def backward(self, grad_output):
+        x, y = self._saved()
+        g = check_grad(self, grad_output, y)
+        pos = x > 0
+        if self.weight.requires_grad:
+            gw = np.where(pos, 0, g * x).sum(axis=0)  # (F,)
+            self.weight.grad += gw.sum(keepdims=True) if self.num_parameters == 1 else gw
+        gx = self._workspace("gx", x.shape, x.dtype)
+        np.multiply(g, self.weight.data, out=gx)
+        np.copyto(gx, g, where=pos)
+        return gx
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}" + dtype_repr(self._dtype)
+
+    def _config(self):
+        return {"num_parameters": self.num_parameters, "init": float(self.weight.data[0]), "dtype": self._dtype}
+
+
+class RReLU(Stochastic, Module):
+    """x if x > 0 else a·x; a ~ U(lower, upper) per element in training, (lower + upper)/2 in eval."""
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, seed=None):
+        super().__init__()
+        self.lower = as_float(lower, "lower")
+        self.upper = as_float(upper, "upper")
+        if self.upper < self.lower:
+            raise ValueError(f"RReLU: upper ({self.upper}) must be >= lower ({self.lower})")
+        self._init_random(seed)
+
+    def forward(self, x):
+        x = check_input(self, x)
+        K = kernels()
+        y = self._workspace("y", x.shape, x.dtype)
+        if not self.training:
+            K.act_forward(x, "leaky_relu", ((self.lower + self.upper) / 2,), out=y)
+            self._ctx = (x, y, None)
+            return y
+        slopes = K.rrelu_slopes(x.size, self.lower, self.upper, self.seed, self._next_stream(), x.dtype)
+        slopes = slopes.reshape(x.shape)
+        np.multiply(x, slopes, out=y)
+        np.copyto(y, x, where=x > 0)
+        self._ctx = (x, y, slopes)
+        return y
+
+    def backward(self, grad_output):
+        x, y, slopes = self._saved()
+        g = check_grad(self, grad_output, y)
+        gx = self._workspace("gx", x.shape, x.dtype)
+        if slopes is None:
+            s = ((self.lower + self.upper) / 2,)
+            return kernels().act_backward(g, x, y, "leaky_relu", s, out=gx)
+        np.multiply(g, slopes, out=gx)
+        np.copyto(gx, g, where=x > 0)
+        return gx
+
+    def extra_repr(self):
+        return f"lower={self.lower}, upper={self.upper}"
+
+    def _config(self):
+        return {"lower": self.lower, "upper": self.upper, "seed": self.seed}

@@ -1,0 +1,397 @@
+"""The module protocol: Parameter, Module, and the config registry behind get_config/from_config.
+
+Design. A Module owns Parameters (learnable arrays with an accumulated ``.grad``), buffers
+(plain arrays such as running statistics) and child Modules, registered by attribute
+assignment in definition order; dotted names ("0.weight", "1.running_mean") follow
+PyTorch, so state dicts line up key for key. ``forward(x)`` saves what ``backward`` needs;
+``backward(grad_output)`` returns a freshly written grad_input and accumulates parameter
+gradients. Layers keep their outputs and gradients in a per-module workspace keyed by
+(name, shape, dtype), so steady-state training allocates nothing: an array a module
+returns stays valid until that module's next forward (outputs) or backward (gradients).
+Copy what must outlive that, and use a module instance once per chain. Inputs kept for
+backward are referenced, not copied: do not modify them in between. Non-contiguous
+inputs are copied to C order (np.ascontiguousarray), not rejected. Architecture travels
+as JSON-able configs (class name + constructor arguments, children nested); from_config
+looks classes up in a registry filled by subclassing, never imports by name, never pickles.
+"""
+from __future__ import annotations
+
+import contextlib
+import numbers
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from .._validate import FLOAT_DTYPES
+
+__all__ = ["Parameter", "Module", "from_config"]
+
+_REGISTRY = {}
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def float_dtype(dtype, name="dtype"):
+    """np.dtype(dtype), which must be float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def dtype_repr(dtype):
+    """", dtype=float64" for extra_repr when not the float32 default."""
+    return "" if dtype == np.float32 else f", dtype={dtype}"
+
+
+class Parameter:
+    """A learnable array ``data`` and its gradient ``grad`` (same shape and dtype, starts at 0)."""
+
+    __slots__ = ("data", "grad", "requires_grad")
+
+    def __init__(self, data, requires_grad=True):
+        data = np.ascontiguousarray(data)
+        if data.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
+        self.data = data
+        self.grad = np.zeros_like(data)
+        self.requires_grad = bool(requires_grad)
+
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    size = property(lambda self: self.data.size)
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, requires_grad={self.requires_grad})"
+
+
+class Module:
+    """Base class: forward/backward, parameters, buffers, children, modes, state and config."""
+
+    _dtype = None              # parameter dtype of layers that own arrays; None: any float input
+
+    def __init__(self):
+        d = self.__dict__
+        d["_parameters"], d["_buffers"], d["_modules"] = {}, {}, {}
+        d["_workspace_arrays"] = {}
+        d["training"] = True
+        d["_ctx"] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[_class_key(cls)] = cls
+
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
+        if isinstance(value, (Parameter, Module)) or name in d["_parameters"] or name in d["_modules"]:
+            d["_parameters"].pop(name, None)
+            d["_modules"].pop(name, None)
+            if isinstance(value, Parameter):
+                d["_parameters"][name] = value
+            elif isinstance(value, Module):
+                d["_modules"][name] = value
+        elif name in d["_buffers"]:
+            d["_buffers"][name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, array):
+        """A named non-learnable array saved in state_dict (None: registered but absent)."""
+        self.__dict__["_buffers"][name] = array
+        object.__setattr__(self, name, array)
+
+    # -------------------------------------------------------------- compute
+
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def _saved(self):
+        """What the last forward saved; RuntimeError when there was none."""
+        if self._ctx is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return self._ctx
+
+    def _workspace(self, key, shape, dtype):
+        """A reusable uninitialised array for ``key`` (valid until the same key is asked again)."""
+        ws = self._workspace_arrays
+        k = (key, shape, dtype)
+        a = ws.get(k)
+        if a is None:
+            if len(ws) >= 32:                         # batch sizes keep changing: start over
+                ws.clear()
+            a = ws[k] = np.empty(shape, dtype)
+        return a
+
+    # -------------------------------------------------------------- traversal
+
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for self and every descendant, depth first."""
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self):
+        seen = set()
+        for prefix, m in self.named_modules():
+            for name, p in m._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{prefix}.{name}" if prefix else name), p
+
+    def parameters(self):
+        return (p for _, p in self.named_parameters())
+
+    def named_buffers(self):
+        for prefix, m in self.named_modules():
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{prefix}.{name}" if prefix else name), b
+
+    def buffers(self):
+        return (b for _, b in self.named_buffers())
+
+    def num_parameters(self):
+        return sum(p.data.size for p in self.parameters())
+
+    # -------------------------------------------------------------- modes and gradients
+
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        """Set every parameter gradient to 0 in place (optimizers keep their references)."""
+        for p in self.parameters():
+            p.grad.fill(0)
+
+    # -------------------------------------------------------------- state
+
+    def _state_arrays(self):
+        """Key → the live array behind it, parameters then buffers per module (PyTorch order)."""
+        out = OrderedDict()
+        for prefix, m in self.named_modules():
+            join = (lambda n: f"{prefix}.{n}") if prefix else (lambda n: n)
+            for name, p in m._parameters.items():
+                out[join(name)] = p.data
+            for name, b in m._buffers.items():
+                if b is not None:
+                    out[join(name)] = b
+        return out
+
+    def state_dict(self):
+        """Ordered name → copy of every parameter and buffer array."""
+        return OrderedDict((k, v.copy()) for k, v in self._state_arrays().items())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays in place (references stay valid); shapes and dtypes must match exactly."""
+        own = self._state_arrays()
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        if strict and (missing or unexpected):
+            errors.append(f"missing keys {missing}, unexpected keys {unexpected}")
+        values = {}
+        for k, target in own.items():
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            v = v if isinstance(v, np.ndarray) else np.asarray(v)
+            if v.shape != target.shape:
+                errors.append(f"{k!r}: shape {v.shape} in the state dict, {target.shape} in the module")
+            elif v.dtype != target.dtype:
+                errors.append(f"{k!r}: dtype {v.dtype} in the state dict, {target.dtype} in the module")
+            values[k] = v
+        if errors:
+            raise ValueError(f"cannot load state dict into {type(self).__name__}: " + "; ".join(errors))
+        for k, v in values.items():
+            np.copyto(own[k], v)
+        return IncompatibleKeys(missing, unexpected)
+
+    def to(self, dtype):
+        """Convert every float parameter, gradient and buffer to ``dtype`` (float32 or float64).
+
+        New arrays replace the old ones: build optimizers after converting.
+        """
+        dt = float_dtype(dtype)
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p.data.dtype != dt:
+                    p.data, p.grad = p.data.astype(dt), p.grad.astype(dt)
+            for name, b in list(m._buffers.items()):
+                if b is not None and b.dtype.kind == "f" and b.dtype != dt:
+                    setattr(m, name, b.astype(dt))
+            if m._dtype is not None:
+                m._dtype = dt
+            m._workspace_arrays.clear()
+            m._ctx = None
+        return self
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    # -------------------------------------------------------------- repr and config
+
+    def extra_repr(self):
+        return ""
+
+    def _repr_tree(self):
+        extra = self.extra_repr()
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        lines = [extra] if extra else []
+        lines += [f"({name}): " + m._repr_tree().replace("\n", "\n  ") for name, m in self._modules.items()]
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+    def __repr__(self):
+        text = self._repr_tree()
+        if self._modules or self._parameters:
+            text += f"\nTotal parameters: {self.num_parameters():,}"
+        return text
+
+    def _config(self):
+        """Constructor arguments that rebuild this module (JSON values or Modules)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define _config(), so it has no config")
+
+    @classmethod
+    def _from_config(cls, args):
+        return cls(**args)
+
+    def get_config(self):
+        """{"class": name, "config": constructor arguments}, JSON-serialisable, children nested."""
+        return {"class": _class_key(type(self)), "config": _encode(self._config())}
+
+
+def _class_key(cls):
+    return cls.__name__ if cls.__module__.startswith("fastnn.") else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _encode(v):
+    if isinstance(v, Module):
+        return v.get_config()
+    if isinstance(v, (list, tuple)):
+        return [_encode(e) for e in v]
+    if isinstance(v, dict):
+        return {str(k): _encode(e) for k, e in v.items()}
+    if isinstance(v, np.dtype):
+        return str(v)
+    if isinstance(v, np.generic):
+        return v.item()
+    if v is None or isinstance(v, (bool, str, numbers.Integral, numbers.Real)):
+        return v
+    raise TypeError(f"cannot put a {type(v).__name__} into a module config")
+
+
+def _decode(v):
+    if isinstance(v, dict) and set(v) == {"class", "config"}:
+        return from_config(v)
+    if isinstance(v, list):
+        return [_decode(e) for e in v]
+    if isinstance(v, dict):
+        return {k: _decode(e) for k, e in v.items()}
+    return v
+
+
+def from_config(config):
+    """The module described by ``get_config()`` output (freshly initialised parameters)."""
+    if not isinstance(config, dict) or set(config) != {"class", "config"}:
+        raise ValueError(f"a module config is a dict with keys 'class' and 'config', got {config!r}")
+    cls = _REGISTRY.get(config["class"])
+    if cls is None:
+        raise ValueError(f"unknown module class {config['class']!r} in config")
+    return cls._from_config(_decode(config["config"]))
+
+
+# ------------------------------------------------------------------ helpers for layers
+
+def check_input(module, x, features=None, what=None):
+    """x as a C-contiguous 2-D float array of the module's dtype (non-contiguous input is copied)."""
+    name = type(module).__name__
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: input must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{name}: input must be 2-D (batch, features), got shape {x.shape}")
+    dt = module._dtype
+    if dt is None:
+        if x.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{name}: input must have dtype float32 or float64, got {x.dtype}")
+    elif x.dtype != dt:
+        raise TypeError(f"{name}: input has dtype {x.dtype} but the module's parameters have dtype {dt}; "
+                        f"convert the input (x.astype) or the module (.to)")
+    if features is not None and x.shape[1] != features:
+        raise ValueError(f"{name}: input has shape {x.shape} but {what or f'{features} features are'} "
+                         f"expected: (batch, {features})")
+    return np.ascontiguousarray(x)
+
+
+def check_grad(module, g, like):
+    """grad_output as a C-contiguous array of the forward output's shape and dtype."""
+    name = type(module).__name__
+    if not isinstance(g, np.ndarray):
+        raise TypeError(f"{name}.backward: grad_output must be a numpy.ndarray, got {type(g).__name__}")
+    if g.shape != like.shape:
+        raise ValueError(f"{name}.backward: grad_output has shape {g.shape}, the output had shape {like.shape}")
+    if g.dtype != like.dtype:
+        raise TypeError(f"{name}.backward: grad_output has dtype {g.dtype}, the output had dtype {like.dtype}")
+    return np.ascontiguousarray(g)
+
+
+class Stochastic:
+    """Mixin for modules drawing counter-based randomness keyed by (seed, step, index).
+
+    ``seed`` None draws one from the OS (kept, so get_config reproduces it); the step
+    counter advances once per training forward unless frozen (gradcheck freezes it).
+    """
+
+    def _init_random(self, seed):
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (1 << 63))
+        elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be None or a non-negative int, got {seed!r}")
+        self.seed = int(seed)
+        self._step = 0
+        self._frozen = False
+
+    def _next_stream(self):
+        s = self._step
+        if not self._frozen:
+            self._step = s + 1
+        return s
+
+
+@contextlib.contextmanager
+def frozen_randomness(module):
+    """Within the block every stochastic module reuses its current step: masks repeat."""
+    mods = [m for m in module.modules() if isinstance(m, Stochastic)]
+    saved = [(m, m._step, m._frozen) for m in mods]
+    for m in mods:
+        m._frozen = True
+    try:
+        yield
+    finally:
+        for m, step, frozen in saved:
+            m._step, m._frozen = step, frozen

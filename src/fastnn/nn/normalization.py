@@ -1,0 +1,139 @@
+"""BatchNorm1d and LayerNorm with PyTorch's semantics (reference/PEERS.md B1).
+
+Design. Training BatchNorm is one fused forward kernel (batch statistics, normalise,
+affine) returning (y, μ, invstd) and one fused backward kernel. Running statistics are
+updated here from μ and invstd: σ²_biased = invstd^−2 − eps (in float64), then the
+unbiased m/(m−1) correction for running_var; momentum None gives the cumulative average
+1/num_batches_tracked. Eval (with tracked statistics) is the inference kernel
+x·γ/√(var + eps) + (β − mean·γ/√(var + eps)); its backward (rare: frozen normalisation)
+is the same kernel applied to grad_y for grad_x, and NumPy sums for γ/β. LayerNorm
+normalises each row over its features, the same way in train and eval.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._backend import kernels
+from .._validate import as_float, as_int
+from .module import Module, Parameter, check_grad, check_input, dtype_repr, float_dtype
+
+__all__ = ["BatchNorm1d", "LayerNorm"]
+
+
+def _grads(p):
+    """p.grad when p exists and learns, else None (the kernels then skip it)."""
+    return p.grad if p is not None and p.requires_grad else None
+
+
+def _data(p):
+    return None if p is None else p.data
+
+
+class BatchNorm1d(Module):
+    """y = (x − μ)/√(σ² + eps)·γ + β per feature: batch statistics in training, running ones in eval."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=np.float32):
+        super().__init__()
+        self.num_features = f = as_int(num_features, "num_features", low=1)
+        self.eps = as_float(eps, "eps", low=0.0, low_inclusive=False)
+        self.momentum = None if momentum is None else as_float(momentum, "momentum", low=0.0, high=1.0)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        self._dtype = dt = float_dtype(dtype)
+        self.weight = Parameter(np.ones(f, dt)) if affine else None
+        self.bias = Parameter(np.zeros(f, dt)) if affine else None
+        track = self.track_running_stats
+        self.register_buffer("running_mean", np.zeros(f, dt) if track else None)
+        self.register_buffer("running_var", np.ones(f, dt) if track else None)
+        self.register_buffer("num_batches_tracked", np.array(0, np.int64) if track else None)
+
+    def forward(self, x):
+        x = check_input(self, x, self.num_features)
+        K = kernels()
+        y = self._workspace("y", x.shape, x.dtype)
+        gamma, beta = _data(self.weight), _data(self.bias)
+        if self.training or not self.track_running_stats:
+            if self.training and x.shape[0] <= 1:
+                raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
+            if x.shape[0] == 0:
+                raise ValueError(f"BatchNorm1d: batch statistics of an empty batch, input size {x.shape}")
+            _, mean, invstd = K.batchnorm_forward(x, gamma, beta, self.eps, out=y)
+            if self.training and self.track_running_stats:
+                self._update_running(mean, invstd, x.shape[0])
+            self._ctx = (x, y, mean, invstd)
+        else:
+            K.batchnorm_inference(x, self.running_mean, self.running_var, gamma, beta, self.eps, out=y)
+            self._ctx = (x, y, None, None)
+        return y
+
+    def _update_running(self, mean, invstd, n):
+        """running ← (1 − m)·running + m·batch, with the unbiased variance."""
+        self.num_batches_tracked += 1
+        m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        var = (1.0 / np.square(invstd.astype(np.float64)) - self.eps) * (n / (n - 1))
+        self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+        self.running_var[...] = (1 - m) * self.running_var + m * var
+
+    def backward(self, grad_output):
+        x, y, mean, invstd = self._saved()
+        g = check_grad(self, grad_output, y)
+        K = kernels()
+        gx = self._workspace("gx", x.shape, x.dtype)
+        gamma = _data(self.weight)
+        if mean is not None:
+            return K.batchnorm_backward(g, x, mean, invstd, gamma, _grads(self.weight), _grads(self.bias), out=gx)
+        K.batchnorm_inference(g, np.zeros_like(self.running_var), self.running_var, gamma, None, self.eps, out=gx)
+        if _grads(self.weight) is not None:
+            xhat = (x - self.running_mean) / np.sqrt(self.running_var + x.dtype.type(self.eps))
+            self.weight.grad += (g * xhat).sum(axis=0)
+        if _grads(self.bias) is not None:
+            self.bias.grad += g.sum(axis=0)
+        return gx
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}" + dtype_repr(self._dtype))
+
+    def _config(self):
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats, "dtype": self._dtype}
+
+
+class LayerNorm(Module):
+    """y = (x − μ_row)/√(σ²_row + eps)·γ + β over the last dimension."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=np.float32):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if len(shape) != 1:
+            raise ValueError(f"LayerNorm normalises the last dimension only: normalized_shape must be an int "
+                             f"or a 1-tuple, got {normalized_shape!r}")
+        self.normalized_shape = (as_int(shape[0], "normalized_shape", low=1),)
+        self.eps = as_float(eps, "eps", low=0.0, low_inclusive=False)
+        self.elementwise_affine = bool(elementwise_affine)
+        self._dtype = dt = float_dtype(dtype)
+        f = self.normalized_shape[0]
+        self.weight = Parameter(np.ones(f, dt)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(f, dt)) if elementwise_affine and bias else None
+
+    def forward(self, x):
+        x = check_input(self, x, self.normalized_shape[0])
+        y = self._workspace("y", x.shape, x.dtype)
+        _, mean, invstd = kernels().layernorm_forward(x, _data(self.weight), _data(self.bias), self.eps, out=y)
+        self._ctx = (x, y, mean, invstd)
+        return y
+
+    def backward(self, grad_output):
+        x, y, mean, invstd = self._saved()
+        g = check_grad(self, grad_output, y)
+        return kernels().layernorm_backward(g, x, mean, invstd, _data(self.weight), _grads(self.weight),
+                                            _grads(self.bias), out=self._workspace("gx", x.shape, x.dtype))
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+                + dtype_repr(self._dtype))
+
+    def _config(self):
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine, "bias": self.bias is not None, "dtype": self._dtype}

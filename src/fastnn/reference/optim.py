@@ -1,0 +1,158 @@
+"""NumPy optimizer updates and parameter-buffer utilities: PyTorch's formulas, in place.
+
+Same functions and signatures as the native wrappers in ``fastnn._kernels`` (the
+"Optimizers" section of docs/kernel_api.md, formulas in cpp/optim.h). Arrays share one
+shape and dtype and are updated in place; the arithmetic runs in that dtype, with each
+scalar coefficient formed in Python floats (double) and rounded once, as the native
+kernels do. g' is g + λθ when weight_decay λ ≠ 0 (PyTorch's coupled L2), else g.
+Reductions accumulate in float64.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "sgd_step", "adagrad_step", "adadelta_step", "rmsprop_step", "adam_step",
+    "sum_squares", "max_abs", "scale_inplace", "clamp_inplace", "renorm_rows",
+    "l1_penalty_grad", "l2_penalty_grad",
+]
+
+
+def _decayed(param, grad, weight_decay):
+    return grad + param.dtype.type(weight_decay) * param if weight_decay != 0 else grad
+
+
+def sgd_step(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov, weight_decay, init_buffer):
+    """SGD (PyTorch): b ← g' or μb + (1−τ)g'; θ −= lr·(g' + μb if nesterov else b)."""
+    t = param.dtype.type
+    d = _decayed(param, grad, weight_decay)
+    if momentum_buffer is not None:
+        if init_buffer:
+            momentum_buffer[...] = d
+        else:
+            momentum_buffer *= t(momentum)
+            momentum_buffer += t(1.0 - dampening) * d
+        d = d + t(momentum) * momentum_buffer if nesterov else momentum_buffer
+    param -= t(lr) * d
+    return param
+
+
+def adagrad_step(param, grad, state_sum, *, clr, weight_decay, eps):
+    """Adagrad: s += g'²; θ −= clr·g'/(√s + eps)."""
+    t = param.dtype.type
+    d = _decayed(param, grad, weight_decay)
+    state_sum += d * d
+    param -= t(clr) * (d / (np.sqrt(state_sum) + t(eps)))
+    return param
+
+
+def adadelta_step(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay):
+    """Adadelta: v = ρv + (1−ρ)g'²; δ = √(u+ε)/√(v+ε)·g'; u = ρu + (1−ρ)δ²; θ −= lr·δ."""
+    t = param.dtype.type
+    d = _decayed(param, grad, weight_decay)
+    square_avg *= t(rho)
+    square_avg += t(1.0 - rho) * d * d
+    delta = np.sqrt(acc_delta + t(eps)) / np.sqrt(square_avg + t(eps)) * d
+    acc_delta *= t(rho)
+    acc_delta += t(1.0 - rho) * delta * delta
+    param -= t(lr) * delta
+    return param
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps, weight_decay, momentum):
+    """RMSprop; grad_avg None: not centred; momentum_buffer None: no momentum."""
+    t = param.dtype.type
+    d = _decayed(param, grad, weight_decay)
+    square_avg *= t(alpha)
+    square_avg += t(1.0 - alpha) * d * d
+    if grad_avg is not None:
+        grad_avg += t(1.0 - alpha) * (d - grad_avg)
+        r = np.sqrt(square_avg - grad_avg * grad_avg) + t(eps)
+    else:
+        r = np.sqrt(square_avg) + t(eps)
+    if momentum_buffer is not None:
+        momentum_buffer *= t(momentum)
+        momentum_buffer += d / r
+        param -= t(lr) * momentum_buffer
+    else:
+        param -= t(lr) * (d / r)
+    return param
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay,
+              decoupled, bias_correction1, bias_correction2):
+    """Adam/AdamW: θ −= (lr/bc1)·m/(√v/√bc2 + eps); max_exp_avg_sq None: no AMSGrad."""
+    t = param.dtype.type
+    d = grad
+    if weight_decay != 0:
+        if decoupled:
+            param *= t(1.0 - lr * weight_decay)
+        else:
+            d = grad + t(weight_decay) * param
+    exp_avg += t(1.0 - beta1) * (d - exp_avg)
+    exp_avg_sq *= t(beta2)
+    exp_avg_sq += t(1.0 - beta2) * d * d
+    v = exp_avg_sq
+    if max_exp_avg_sq is not None:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        v = max_exp_avg_sq
+    denom = np.sqrt(v) * t(1.0 / math.sqrt(bias_correction2)) + t(eps)   # as the kernel: × 1/√bc2
+    param -= t(lr / bias_correction1) * (exp_avg / denom)
+    return param
+
+
+def sum_squares(buffers):
+    """Σ x² over every element of every buffer, in float64."""
+    total = 0.0
+    for b in buffers:
+        x = b.reshape(-1).astype(np.float64, copy=False)
+        total += float(np.dot(x, x))
+    return total
+
+
+def max_abs(buffers):
+    """max |x| over every element of every buffer (NaN if any is NaN; 0.0 when empty)."""
+    m = 0.0
+    for b in buffers:
+        if b.size:
+            v = float(np.max(np.abs(b)))
+            if v > m or math.isnan(v):  # once NaN, m stays NaN
+                m = v
+    return m
+
+
+def scale_inplace(x, alpha):
+    """x *= alpha."""
+    x *= x.dtype.type(alpha)
+    return x
+
+
+def clamp_inplace(x, min, max):
+    """x = clamp(x, min, max); NaN stays NaN."""
+    np.clip(x, x.dtype.type(min), x.dtype.type(max), out=x)
+    return x
+
+
+def renorm_rows(weight, max_norm):
+    """Rows of weight (O, I) with ‖row‖₂ > max_norm scaled by max_norm/(‖row‖₂ + 1e-7)."""
+    w64 = weight.astype(np.float64, copy=False)
+    norms = np.sqrt(np.einsum("ij,ij->i", w64, w64))
+    over = norms > max_norm
+    factor = (max_norm / (norms[over] + 1e-7)).astype(weight.dtype)
+    weight[over] *= factor[:, None]
+    return weight
+
+
+def l1_penalty_grad(grad, weight, strength):
+    """grad += strength·sign(weight); returns Σ|weight| (float64)."""
+    grad += grad.dtype.type(strength) * np.sign(weight)
+    return float(np.abs(weight).sum(dtype=np.float64))
+
+
+def l2_penalty_grad(grad, weight, strength):
+    """grad += strength·weight; returns Σweight² (float64)."""
+    grad += grad.dtype.type(strength) * weight
+    x = weight.reshape(-1).astype(np.float64, copy=False)
+    return float(np.dot(x, x))

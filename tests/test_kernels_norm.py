@@ -1,0 +1,113 @@
+"""Native BatchNorm / LayerNorm kernels (cpp/norm.cpp) against the NumPy float64 reference:
+forward (training and inference), backward with accumulated γ/β gradients, γ/β absent,
+shapes hitting the 64-column blocks and their tails, constant columns, both dtypes, every
+ISA, and 1/2/3 threads bit for bit."""
+import numpy as np
+import pytest
+
+from fastnn import _kernels, reference
+from _kernel_util import SIZES, assert_close, bitwise_same_for_threads, isa  # noqa: F401
+
+TOL = {np.float32: (2e-5, 2e-6), np.float64: (1e-12, 1e-13)}
+SHAPES = [(b, f) for b in (2, 7, 64) for f in SIZES if f] + [(1029, 3), (5, 1029)]
+
+
+def _data(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=shape) * 3 + 1.5).astype(dtype)
+    g = rng.normal(size=shape).astype(dtype)
+    gamma = rng.normal(size=shape[1]).astype(dtype)
+    beta = rng.normal(size=shape[1]).astype(dtype)
+    return x, g, gamma, beta
+
+
+def _f64(*arrays):
+    return [None if a is None else a.astype(np.float64) for a in arrays]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("kind", ["batchnorm", "layernorm"])
+def test_forward_backward_match_reference(isa, kind, shape, affine, dtype):  # noqa: F811
+    rtol, atol = TOL[dtype]
+    x, g, gamma, beta = _data(shape, dtype, seed=shape[0] * 7 + shape[1])
+    if not affine:
+        gamma = beta = None
+    fwd = getattr(_kernels, f"{kind}_forward")
+    bwd = getattr(_kernels, f"{kind}_backward")
+    y, mean, invstd = fwd(x, gamma, beta, 1e-5)
+    y_r, mean_r, invstd_r = getattr(reference, f"{kind}_forward")(*_f64(x, gamma, beta), 1e-5)
+    assert y.dtype == mean.dtype == invstd.dtype == dtype
+    assert_close(mean, mean_r, rtol, atol, "mean")
+    assert_close(invstd, invstd_r, rtol, atol, "invstd")
+    assert_close(y, y_r, rtol, atol * 10, "y")
+    # Backward from the same (float) statistics; parameter grads accumulate onto 0.5.
+    dg = None if gamma is None else np.full(shape[1], 0.5, dtype=dtype)
+    db = None if gamma is None else np.full(shape[1], 0.5, dtype=dtype)
+    dg_r, db_r = (None, None) if gamma is None else (np.full(shape[1], 0.5), np.full(shape[1], 0.5))
+    dx = bwd(g, x, mean, invstd, gamma, dg, db)
+    dx_r = getattr(reference, f"{kind}_backward")(*_f64(g, x, mean, invstd, gamma), dg_r, db_r)
+    # dx is a difference of terms of size |g|·|γ|·invstd: the absolute bound scales with it.
+    dx_scale = float(np.abs(g).max() * (1.0 if gamma is None else np.abs(gamma).max()) * invstd.max())
+    assert_close(dx, dx_r, rtol * 10, atol * 10 * max(1.0, dx_scale), "dx")
+    gscale = float(np.abs(g).sum(axis=0).max())
+    if gamma is not None:
+        assert_close(dg, dg_r, rtol * 10, atol * 10 * gscale, "grad_gamma")
+        assert_close(db, db_r, rtol * 10, atol * 10 * gscale, "grad_beta")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_inference_matches_reference(isa, dtype):  # noqa: F811
+    rtol, atol = TOL[dtype]
+    for shape in [(1, 1), (7, 63), (64, 1029)]:
+        x, _, gamma, beta = _data(shape, dtype)
+        mean = x.mean(axis=0).astype(dtype)
+        var = (x.var(axis=0) + 0.1).astype(dtype)
+        for gm, bt in [(gamma, beta), (None, None), (gamma, None)]:
+            y = _kernels.batchnorm_inference(x, mean, var, gm, bt, 1e-5)
+            y_r = reference.batchnorm_inference(*_f64(x, mean, var, gm, bt), 1e-5)
+            assert_close(y, y_r, rtol, atol * 10, "batchnorm_inference")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_constant_columns_and_rows_give_beta(dtype):
+    x = np.full((8, 70), 3.25, dtype=dtype)
+    beta = np.arange(70, dtype=dtype)
+    y, mean, invstd = _kernels.batchnorm_forward(x, None, beta, 1e-5)
+    assert np.array_equal(y, np.broadcast_to(beta, x.shape)) and np.all(mean == 3.25)
+    assert np.allclose(invstd, 1 / np.sqrt(1e-5), rtol=1e-6)
+    y, mean, invstd = _kernels.layernorm_forward(x, None, beta, 1e-5)
+    assert np.array_equal(y, np.broadcast_to(beta, x.shape)) and np.all(mean == 3.25)
+
+
+def test_out_aliasing():
+    x, g, gamma, beta = _data((9, 130), np.float64)
+    for kind in ("batchnorm", "layernorm"):
+        fwd = getattr(_kernels, f"{kind}_forward")
+        bwd = getattr(_kernels, f"{kind}_backward")
+        y, mean, invstd = fwd(x, gamma, beta, 1e-5)
+        xi = x.copy()
+        assert fwd(xi, gamma, beta, 1e-5, out=xi)[0] is xi and np.array_equal(xi, y)
+        dg1, db1, dg2, db2 = (np.zeros(130) for _ in range(4))
+        dx = bwd(g, x, mean, invstd, gamma, dg1, db1)
+        gi = g.copy()
+        assert bwd(gi, x, mean, invstd, gamma, dg2, db2, out=gi) is gi
+        assert np.array_equal(gi, dx) and np.array_equal(dg1, dg2) and np.array_equal(db1, db2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("kind", ["batchnorm", "layernorm"])
+def test_threads_bitwise_equal(kind, dtype):
+    x, g, gamma, beta = _data((300, 1100), dtype, seed=5)
+    fwd = getattr(_kernels, f"{kind}_forward")
+    bwd = getattr(_kernels, f"{kind}_backward")
+
+    def run():
+        y, mean, invstd = fwd(x, gamma, beta, 1e-5)
+        dg = np.zeros(1100, dtype=dtype)
+        db = np.zeros(1100, dtype=dtype)
+        dx = bwd(g, x, mean, invstd, gamma, dg, db)
+        return y, mean, invstd, dx, dg, db
+
+    bitwise_same_for_threads(run)

@@ -1,0 +1,270 @@
+"""The module protocol: registration and names, modes, gradients, state dicts (round trip,
+strict errors, in-place loading), dtype conversion, repr, config round trip, workspace reuse."""
+import json
+
+import numpy as np
+import pytest
+
+from fastnn import nn
+from fastnn.nn.module import from_config
+
+F64 = np.float64
+
+
+def _model(dtype=np.float32, seed=0):
+    return nn.Sequential(
+        nn.Linear(3, 4, dtype=dtype, rng=seed), nn.BatchNorm1d(4, dtype=dtype), nn.ReLU(),
+        nn.Residual(nn.Sequential(nn.Linear(4, 4, dtype=dtype, rng=seed + 1), nn.Tanh())),
+        nn.Linear(4, 2, activation="sigmoid", dtype=dtype, rng=seed + 2))
+
+
+def _x(b=5, f=3, dtype=np.float32, seed=0):
+    return np.random.default_rng(seed).standard_normal((b, f)).astype(dtype)
+
+
+PARAM_KEYS = ["0.weight", "0.bias", "1.weight", "1.bias", "3.block.0.weight", "3.block.0.bias", "4.weight", "4.bias"]
+STATE_KEYS = ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+              "1.num_batches_tracked", "3.block.0.weight", "3.block.0.bias", "4.weight", "4.bias"]
+
+
+# ------------------------------------------------------------------------------ Parameter
+
+def test_parameter_holds_data_and_zero_grad():
+    p = nn.Parameter(np.arange(6, dtype=F64).reshape(2, 3))
+    assert p.shape == (2, 3) and p.dtype == F64 and p.requires_grad and p.size == 6
+    assert p.grad.shape == (2, 3) and p.grad.dtype == F64 and not p.grad.any()
+    with pytest.raises(TypeError, match="float32 or float64"):
+        nn.Parameter(np.arange(3))
+
+
+# ------------------------------------------------------------------------------ traversal and modes
+
+def test_names_follow_pytorch_dotted_layout():
+    m = _model()
+    assert [n for n, _ in m.named_parameters()] == PARAM_KEYS
+    assert list(m.state_dict()) == STATE_KEYS
+    assert [n for n, _ in m.named_buffers()] == ["1.running_mean", "1.running_var", "1.num_batches_tracked"]
+    assert len(list(m.children())) == 5 and len(list(m.modules())) == 9
+    assert m.num_parameters() == sum(p.data.size for p in m.parameters()) == 16 + 8 + 20 + 10
+    assert m.state_dict()["1.num_batches_tracked"].dtype == np.int64
+
+
+def test_custom_module_registers_parameters_and_children():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(np.ones(3))
+            self.inner = nn.Linear(3, 3, dtype=F64)
+
+    b = Block()
+    assert [n for n, _ in b.named_parameters()] == ["scale", "inner.weight", "inner.bias"]
+    b.inner = None                                    # reassigning unregisters
+    assert [n for n, _ in b.named_parameters()] == ["scale"]
+
+    class Broken(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.ones(2))
+
+    with pytest.raises(AttributeError, match="super"):
+        Broken()
+
+
+def test_train_eval_recurse_and_return_self():
+    m = _model()
+    assert m.eval() is m and not any(x.training for x in m.modules())
+    assert m.train() is m and all(x.training for x in m.modules())
+
+
+def test_gradients_accumulate_and_zero_grad_keeps_arrays(backend):
+    m = _model(F64)
+    x = _x(dtype=F64)
+    g = np.ones((5, 2))
+    m.forward(x)
+    m.backward(g)
+    first = {n: p.grad.copy() for n, p in m.named_parameters()}
+    arrays = {n: p.grad for n, p in m.named_parameters()}
+    m.forward(x)
+    m.backward(g)
+    for n, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad, 2 * first[n], rtol=1e-12, atol=1e-15)
+    m.zero_grad()
+    for n, p in m.named_parameters():
+        assert p.grad is arrays[n] and not p.grad.any()
+
+
+# ------------------------------------------------------------------------------ state dict
+
+def test_state_dict_round_trip_in_place(backend):
+    src, dst = _model(F64, seed=0), _model(F64, seed=10)
+    for _ in range(3):
+        src.forward(_x(dtype=F64, seed=_))            # moves running statistics
+    sd = src.state_dict()
+    arrays = {n: p.data for n, p in dst.named_parameters()}
+    assert dst.load_state_dict(sd) == ([], [])
+    for n, p in dst.named_parameters():
+        assert p.data is arrays[n]                    # optimizer references stay valid
+    for k, v in dst.state_dict().items():
+        np.testing.assert_array_equal(v, sd[k])
+    src.eval(), dst.eval()
+    x = _x(dtype=F64, seed=7)
+    np.testing.assert_array_equal(src(x), dst(x))
+
+
+def test_state_dict_returns_copies():
+    m = _model()
+    sd = m.state_dict()
+    sd["0.weight"][...] = 7
+    assert not (m.state_dict()["0.weight"] == 7).any()
+
+
+def test_load_state_dict_strict_errors_name_keys_shapes_and_dtypes():
+    m = _model()
+    before = m.state_dict()
+    sd = m.state_dict()
+    del sd["0.bias"]
+    with pytest.raises(ValueError, match=r"missing keys \['0.bias'\]"):
+        m.load_state_dict(sd)
+    sd = m.state_dict()
+    sd["extra.weight"] = np.zeros(2, np.float32)
+    with pytest.raises(ValueError, match=r"unexpected keys \['extra.weight'\]"):
+        m.load_state_dict(sd)
+    sd = m.state_dict()
+    sd["4.weight"] = np.zeros((3, 4), np.float32)
+    sd["0.weight"] = sd["0.weight"] + 1                 # valid, must not be applied: loading is atomic
+    with pytest.raises(ValueError, match=r"'4.weight': shape \(3, 4\) in the state dict, \(2, 4\) in the module"):
+        m.load_state_dict(sd)
+    sd = m.state_dict()
+    sd["1.running_var"] = sd["1.running_var"].astype(F64)
+    with pytest.raises(ValueError, match="'1.running_var': dtype float64 in the state dict, float32 in the module"):
+        m.load_state_dict(sd)
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_load_state_dict_non_strict_reports_and_loads_the_rest():
+    m = _model()
+    sd = {"0.weight": np.full((4, 3), 0.5, np.float32), "bogus": np.zeros(1)}
+    res = m.load_state_dict(sd, strict=False)
+    assert res.unexpected_keys == ["bogus"] and "0.bias" in res.missing_keys
+    assert (m[0].weight.data == 0.5).all()
+    with pytest.raises(ValueError, match="shape"):
+        m.load_state_dict({"0.weight": np.zeros((1, 1), np.float32)}, strict=False)
+
+
+# ------------------------------------------------------------------------------ dtype conversion
+
+def test_to_double_and_float_convert_parameters_grads_buffers(backend):
+    m = _model()
+    assert m.double() is m
+    for _, p in m.named_parameters():
+        assert p.data.dtype == F64 and p.grad.dtype == F64
+    assert m[1].running_mean.dtype == F64 and m[1].num_batches_tracked.dtype == np.int64
+    y = m(_x(dtype=F64))
+    assert y.dtype == F64
+    with pytest.raises(TypeError, match="float32.*float64"):
+        m(_x())
+    m.float()
+    assert m(_x()).dtype == np.float32
+    with pytest.raises(TypeError):
+        m.to(np.int32)
+
+
+# ------------------------------------------------------------------------------ repr
+
+def test_repr_like_pytorch_with_parameter_count():
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Residual(nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))),
+                      nn.BatchNorm1d(4), nn.Linear(4, 2, bias=False, activation="gelu", dtype=F64))
+    assert repr(m) == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=3, out_features=4, bias=True)\n"
+        "  (1): ReLU()\n"
+        "  (2): Residual(\n"
+        "    (block): Sequential(\n"
+        "      (0): Linear(in_features=4, out_features=4, bias=True)\n"
+        "      (1): Dropout(p=0.2)\n"
+        "    )\n"
+        "  )\n"
+        "  (3): BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+        "  (4): Linear(in_features=4, out_features=2, bias=False, activation=gelu, dtype=float64)\n"
+        ")\n"
+        "Total parameters: 52")
+    assert repr(nn.ReLU()) == "ReLU()"
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+    assert repr(nn.CrossEntropyLoss(label_smoothing=0.1)) == "CrossEntropyLoss(label_smoothing=0.1)"
+
+
+# ------------------------------------------------------------------------------ config
+
+def _every_module():
+    lin = nn.Linear(6, 6, dtype=F64, rng=3)
+    return nn.Sequential(
+        nn.Linear(5, 6, activation=nn.LeakyReLU(0.3), dtype=F64, rng=1), nn.PReLU(6, dtype=F64),
+        nn.BatchNorm1d(6, momentum=None, dtype=F64), nn.RReLU(0.1, 0.3, seed=4),
+        nn.Dropout(0.2, mode="classic", seed=5),
+        nn.DropConnect(lin, p=0.1, seed=6), nn.LayerNorm(6, elementwise_affine=True, bias=False, dtype=F64),
+        nn.Residual(nn.Sequential(nn.Linear(6, 4, dtype=F64), nn.ELU(0.5)), projection=nn.Linear(6, 4, dtype=F64)),
+        nn.Maxout(4, 6, 3, dtype=F64), nn.GLU(), nn.Identity(), nn.Sigmoid(), nn.Tanh(), nn.ReLU(), nn.SELU(),
+        nn.CELU(2.0), nn.Softplus(2.0, 10.0), nn.Softsign(), nn.Hardtanh(-2.0, 2.0), nn.Hardsigmoid("linear"),
+        nn.SiLU(), nn.Swish(), nn.GELU("tanh"), nn.Mish(), nn.MaxExp(), nn.Linear(3, 2, dtype=F64))
+
+
+def test_config_round_trip_through_json(backend):
+    m = _every_module()
+    cfg = json.loads(json.dumps(m.get_config()))
+    m2 = from_config(cfg)
+    assert repr(m2) == repr(m) and m2.get_config() == cfg
+    m2.load_state_dict(m.state_dict())
+    m.eval(), m2.eval()
+    x = _x(4, 5, F64)
+    np.testing.assert_array_equal(m(x), m2(x))
+    m.train(), m2.train()                            # same seeds: same masks and slopes
+    np.testing.assert_array_equal(m(x), m2(x))
+
+
+def test_config_errors_and_user_classes():
+    with pytest.raises(ValueError, match="unknown module class"):
+        from_config({"class": "os.system", "config": {}})
+    with pytest.raises(ValueError, match="'class' and 'config'"):
+        from_config({"class": "Linear"})
+
+    class NoConfig(nn.Module):
+        pass
+
+    with pytest.raises(NotImplementedError, match="NoConfig"):
+        NoConfig().get_config()
+
+    class Scale(nn.Module):
+        def __init__(self, factor=2.0):
+            super().__init__()
+            self.factor = factor
+
+        def _config(self):
+            return {"factor": self.factor}
+
+    cfg = nn.Sequential(Scale(3.0)).get_config()
+    assert cfg["config"]["modules"][0]["class"].endswith("Scale")
+    assert from_config(json.loads(json.dumps(cfg)))[0].factor == 3.0
+
+
+# ------------------------------------------------------------------------------ workspaces
+
+def test_outputs_and_gradients_reuse_buffers_per_batch_shape(backend):
+    m = _model(F64)
+    x = _x(dtype=F64)
+    y1, g1 = m(x), m.backward(np.ones((5, 2)))
+    y1v, g1v = y1.copy(), g1.copy()
+    y2, g2 = m(x), m.backward(np.ones((5, 2)))
+    assert y2 is y1 and g2 is g1                      # steady state: no new output arrays
+    np.testing.assert_array_equal(y2, y1v)
+    np.testing.assert_array_equal(g2, g1v)
+    y3 = m(_x(7, dtype=F64))
+    assert y3 is not y1 and y3.shape == (7, 2)
+    assert m(x) is y1                                 # the batch-5 buffers are kept
+
+
+def test_backward_before_forward_names_the_module():
+    for m in [nn.Linear(2, 2), nn.ReLU(), nn.BatchNorm1d(2), nn.Sequential(nn.Linear(2, 2)),
+              nn.Residual(nn.Linear(2, 2)), nn.Dropout(), nn.PReLU(), nn.RReLU(), nn.LayerNorm(2), nn.GLU(),
+              nn.Maxout(2, 2, 2), nn.DropConnect(nn.Linear(2, 2))]:
+        with pytest.raises(RuntimeError, match=f"{type(m).__name__}.backward called before forward"):
+            m.backward(np.ones((1, 2), np.float32))

@@ -1,0 +1,223 @@
+"""cpp/optim.cpp against fastnn.reference.optim: each fused update and utility kernel on
+odd sizes (SIMD body and tail), both dtypes, and bitwise-identical results for 1, 2 and
+3 threads on buffers large enough to be split."""
+import math
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _kernels as native
+from fastnn import reference
+
+SIZES = [0, 1, 7, 63, 64, 1029]
+DTYPES = [np.float32, np.float64]
+LARGE = (1 << 18) + 13
+
+
+def _rtol(dtype):
+    return 2e-6 if dtype == np.float32 else 1e-13
+
+
+# Each update: (kernel name, state buffer names, state initialiser, hyper-parameters).
+UPDATES = {
+    "sgd": ("sgd_step", ["momentum_buffer"], dict(lr=0.1, momentum=0.9, dampening=0.2, nesterov=False,
+                                                  weight_decay=0.01, init_buffer=False)),
+    "sgd_first": ("sgd_step", ["momentum_buffer"], dict(lr=0.1, momentum=0.9, dampening=0.2, nesterov=False,
+                                                        weight_decay=0.0, init_buffer=True)),
+    "sgd_nesterov": ("sgd_step", ["momentum_buffer"], dict(lr=0.1, momentum=0.9, dampening=0.0, nesterov=True,
+                                                           weight_decay=0.01, init_buffer=False)),
+    "sgd_plain": ("sgd_step", [None], dict(lr=0.1, momentum=0.0, dampening=0.0, nesterov=False,
+                                           weight_decay=0.0, init_buffer=False)),
+    "adagrad": ("adagrad_step", ["state_sum"], dict(clr=0.05, weight_decay=0.01, eps=1e-10)),
+    "adadelta": ("adadelta_step", ["square_avg", "acc_delta"], dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.01)),
+    "rmsprop": ("rmsprop_step", ["square_avg", None, None], dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                                                                 momentum=0.0)),
+    "rmsprop_centered_momentum": ("rmsprop_step", ["square_avg", "grad_avg", "momentum_buffer"],
+                                  dict(lr=0.01, alpha=0.9, eps=1e-8, weight_decay=0.01, momentum=0.9)),
+    "adam": ("adam_step", ["exp_avg", "exp_avg_sq", None], dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                                                                weight_decay=0.01, decoupled=False,
+                                                                bias_correction1=1 - 0.9 ** 3,
+                                                                bias_correction2=1 - 0.999 ** 3)),
+    "adamw_amsgrad": ("adam_step", ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+                      dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, decoupled=True,
+                           bias_correction1=1 - 0.9 ** 7, bias_correction2=1 - 0.999 ** 7)),
+}
+
+
+def _buffers(kind, n, dtype, seed=0):
+    """param, grad and the state buffers (positive where they hold squares)."""
+    rng = np.random.default_rng(seed)
+    _, names, _ = UPDATES[kind]
+    param = rng.standard_normal(n).astype(dtype)
+    grad = rng.standard_normal(n).astype(dtype)
+    state = []
+    for name in names:
+        if name is None:
+            state.append(None)
+        elif name in ("state_sum", "square_avg", "acc_delta", "exp_avg_sq", "max_exp_avg_sq"):
+            state.append(rng.uniform(0.5, 2.0, n).astype(dtype))
+        else:
+            state.append((0.3 * rng.standard_normal(n)).astype(dtype))
+    if "grad_avg" in names:   # keep v − ḡ² positive, as it is in a real run
+        state[1] *= dtype(0.5)
+    return param, grad, state
+
+
+def _apply(module, kind, param, grad, state):
+    name, _, hyper = UPDATES[kind]
+    getattr(module, name)(param, grad, *state, **hyper)
+
+
+@pytest.mark.parametrize("kind", sorted(UPDATES))
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_update_matches_reference(kind, n, dtype):
+    p1, g, s1 = _buffers(kind, n, dtype)
+    p2, _, s2 = _buffers(kind, n, dtype)
+    p0, g0 = p1.copy(), g.copy()
+    _apply(native, kind, p1, g, s1)
+    _apply(reference, kind, p2, g, s2)
+    np.testing.assert_array_equal(g, g0)                   # the gradient is only read
+    np.testing.assert_allclose(p1, p2, rtol=_rtol(dtype), atol=_rtol(dtype))
+    for a, b in zip(s1, s2):
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=_rtol(dtype), atol=_rtol(dtype))
+    if n:
+        assert not np.array_equal(p1, p0)
+
+
+@pytest.mark.parametrize("kind", sorted(UPDATES))
+def test_update_accepts_any_shape(kind):
+    p1, g, s1 = _buffers(kind, 63, np.float64)
+    p2, _, s2 = _buffers(kind, 63, np.float64)
+    _apply(native, kind, p2.reshape(7, 9), g.reshape(7, 9), [None if s is None else s.reshape(7, 9) for s in s2])
+    _apply(native, kind, p1, g, s1)
+    np.testing.assert_array_equal(p2, p1)
+    for a, b in zip(s1, s2):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", sorted(UPDATES))
+def test_update_bitwise_equal_for_1_2_3_threads(kind):
+    results = []
+    before = fastnn.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            fastnn.set_num_threads(threads)
+            p, g, s = _buffers(kind, LARGE, np.float32, seed=5)
+            _apply(native, kind, p, g, s)
+            results.append([p] + [x for x in s if x is not None])
+    finally:
+        fastnn.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_update_propagates_nan():
+    p, g, s = _buffers("adam", 9, np.float32)
+    g[4] = np.nan
+    _apply(native, "adam", p, g, s)
+    assert np.isnan(p[4]) and np.isfinite(np.delete(p, 4)).all()
+
+
+# ------------------------------------------------------------------------------ utilities
+
+def _bufs(dtype, sizes, seed=2):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(n).astype(dtype) for n in sizes]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sizes", [[], [0], [1], [7, 63], [64, 1029, 0, 5], [3 * 8192 + 17, 1]])
+def test_sum_squares_and_max_abs(dtype, sizes):
+    bufs = _bufs(dtype, sizes)
+    exact = sum(float(np.sum(b.astype(np.float64) ** 2)) for b in bufs)
+    assert native.sum_squares(bufs) == pytest.approx(exact, rel=1e-13, abs=0)
+    assert reference.sum_squares(bufs) == pytest.approx(exact, rel=1e-13, abs=0)
+    top = max((float(np.abs(b).max()) for b in bufs if b.size), default=0.0)
+    assert native.max_abs(bufs) == top == reference.max_abs(bufs)
+
+
+def test_sum_squares_accumulates_in_float64():
+    x = np.full(1 << 20, 1.0 + 2.0 ** -12, np.float32)    # float32 accumulation would drift visibly
+    assert native.sum_squares([x]) == (1 << 20) * float(np.float64(x[0]) ** 2)
+
+
+def test_max_abs_and_sum_squares_propagate_nan():
+    bufs = _bufs(np.float32, [100, 20000])
+    bufs[1][12345] = np.nan
+    assert math.isnan(native.max_abs(bufs)) and math.isnan(reference.max_abs(bufs))
+    assert math.isnan(native.sum_squares(bufs))
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scale_and_clamp(n, dtype):
+    x = _bufs(dtype, [n])[0]
+    a, b = x.copy(), x.copy()
+    native.scale_inplace(a, 0.37)
+    reference.scale_inplace(b, 0.37)
+    np.testing.assert_array_equal(a, b)
+    a, b = x.copy(), x.copy()
+    if n:
+        a[0] = b[0] = np.nan
+    native.clamp_inplace(a, -0.5, 0.25)
+    reference.clamp_inplace(b, -0.5, 0.25)
+    np.testing.assert_array_equal(a, b)
+    if n:
+        assert np.isnan(a[0]) and (a[1:] <= 0.25).all() and (a[1:] >= -0.5).all()
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (1, 1), (3, 7), (17, 64), (5, 1029)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_renorm_rows(shape, dtype):
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal(shape) * rng.uniform(0.1, 3.0, (shape[0], 1))).astype(dtype)
+    c = 1.5 * math.sqrt(shape[1]) / 2
+    a, b = w.copy(), w.copy()
+    native.renorm_rows(a, c)
+    reference.renorm_rows(b, c)
+    np.testing.assert_allclose(a, b, rtol=_rtol(dtype), atol=0)
+    norms = np.linalg.norm(w.astype(np.float64), axis=1)
+    assert (np.linalg.norm(a.astype(np.float64), axis=1) <= c * (1 + 1e-6)).all()
+    np.testing.assert_array_equal(a[norms <= c], w[norms <= c])    # rows within the bound are untouched
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_penalty_grads(n, dtype):
+    w = _bufs(dtype, [n], seed=4)[0]
+    if n > 2:
+        w[2] = 0.0
+    g = _bufs(dtype, [n], seed=5)[0]
+    for fn, expect_grad, expect_sum in [
+        ("l1_penalty_grad", g + dtype(0.3) * np.sign(w), np.abs(w.astype(np.float64)).sum()),
+        ("l2_penalty_grad", g + dtype(0.3) * w, (w.astype(np.float64) ** 2).sum()),
+    ]:
+        for module in (native, reference):
+            gg = g.copy()
+            total = getattr(module, fn)(gg, w, 0.3)
+            np.testing.assert_allclose(gg, expect_grad, rtol=_rtol(dtype), atol=_rtol(dtype))  # FMA vs not
+            assert total == pytest.approx(expect_sum, rel=1e-13, abs=0)
+
+
+def test_reductions_bitwise_equal_for_1_2_3_threads():
+    bufs = _bufs(np.float32, [LARGE, 1000, 3 * LARGE + 1])
+    w = _bufs(np.float32, [512 * 700])[0].reshape(512, 700) * np.float32(3)
+    out = []
+    before = fastnn.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            fastnn.set_num_threads(threads)
+            g1, g2 = bufs[0].copy(), bufs[0].copy()
+            ww = w.copy()
+            native.renorm_rows(ww, 20.0)
+            out.append((native.sum_squares(bufs), native.max_abs(bufs),
+                        native.l1_penalty_grad(g1, bufs[2][:LARGE], 0.1), g1.tobytes(),
+                        native.l2_penalty_grad(g2, bufs[2][:LARGE], 0.1), g2.tobytes(), ww.tobytes()))
+    finally:
+        fastnn.set_num_threads(before)
+    assert out[0] == out[1] == out[2]

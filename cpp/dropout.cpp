@@ -9,8 +9,8 @@
 //
 // Arrays are flat (n elements, index = row-major position); y may alias x. Threads take
 // contiguous index ranges; the bits depend only on the index, so any split is the same.
-// The hash is scalar 64-bit integer code, unrolled by the compiler (AVX2 has no 64-bit
-// multiply; see bench numbers in the report before vectorising it).
+// The hash runs W lanes at a time where rng.h has a vector form (AVX2: 64-bit multiplies
+// emulated; AVX-512: native), scalar elsewhere and in the tail; both give the same bits.
 #include "kernels.h"
 #include "rng.h"
 #include "simd.h"
@@ -38,7 +38,14 @@ void dropout_impl(T* y, const T* x, int64_t n, uint64_t seed, uint64_t stream, u
     const uint64_t base = rng_base(seed, stream);
     const T s = T(scale);
     split_range(n, threads_for(n, kGrain), [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
+        int64_t i = i0;
+#ifdef FASTNN_HAVE_RNG_KEEP
+        using V = Vec<T>;
+        const V vs = V::set1(s), zero = V::zero();
+        for (; i + V::W <= i1; i += V::W)
+            select(rng_keep<T>(base, i, keep53), V::load(x + i) * vs, zero).store(y + i);
+#endif
+        for (; i < i1; ++i) {
             const bool keep = (rng_u64(base, i) >> 11) < keep53;
             y[i] = keep ? x[i] * s : T(0);
         }

@@ -307,7 +307,7 @@ def test_dropout_modes_limits_and_eval(backend):
         warnings.simplefilter("error")
         assert not d(x).any() and not d.backward(np.ones_like(x)).any()      # p = 1: zeros, no 1/0
     d.p = 0.5
-    assert d.eval()(x) is x and d.backward(x) is x                         # inverted eval: identity
+    assert d.eval().forward(x) is x and d.backward(x) is x                 # inverted eval: identity
     c = nn.Dropout(0.25, mode="classic", seed=2)
     y = c(x)
     assert np.all((y == 0) | (y == x))                                       # classic training: mask only

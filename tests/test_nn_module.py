@@ -251,15 +251,15 @@ def test_config_errors_and_user_classes():
 def test_outputs_and_gradients_reuse_buffers_per_batch_shape(backend):
     m = _model(F64)
     x = _x(dtype=F64)
-    y1, g1 = m(x), m.backward(np.ones((5, 2)))
+    y1, g1 = m.forward(x), m.backward(np.ones((5, 2)))
     y1v, g1v = y1.copy(), g1.copy()
-    y2, g2 = m(x), m.backward(np.ones((5, 2)))
+    y2, g2 = m.forward(x), m.backward(np.ones((5, 2)))
     assert y2 is y1 and g2 is g1                      # steady state: no new output arrays
     np.testing.assert_array_equal(y2, y1v)
     np.testing.assert_array_equal(g2, g1v)
-    y3 = m(_x(7, dtype=F64))
+    y3 = m.forward(_x(7, dtype=F64))
     assert y3 is not y1 and y3.shape == (7, 2)
-    assert m(x) is y1                                 # the batch-5 buffers are kept
+    assert m.forward(x) is y1                         # the batch-5 buffers are kept
 
 
 def test_backward_before_forward_names_the_module():
@@ -268,3 +268,32 @@ def test_backward_before_forward_names_the_module():
               nn.Maxout(2, 2, 2), nn.DropConnect(nn.Linear(2, 2))]:
         with pytest.raises(RuntimeError, match=f"{type(m).__name__}.backward called before forward"):
             m.backward(np.ones((1, 2), np.float32))
+
+
+def test_call_returns_an_owned_copy_forward_reuses_buffers(backend):
+    from fastnn import nn
+    model = nn.Sequential(nn.Linear(5, 4, rng=0), nn.ReLU(), nn.Linear(4, 3, rng=1))
+    x1 = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
+    x2 = x1 + 1
+    kept = model(x1)
+    again = model(x2)
+    assert not np.shares_memory(kept, again)
+    np.testing.assert_array_equal(kept, model.forward(x1))    # not overwritten by later calls
+    assert np.shares_memory(model.forward(x1), model.forward(x2))  # forward: reused workspace
+
+
+def test_sequential_backward_without_input_grad(backend):
+    from fastnn import nn
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((7, 6))
+    g = rng.standard_normal((7, 2))
+    grads = []
+    for need in (True, False):
+        model = nn.Sequential(nn.Linear(6, 5, rng=2, dtype=np.float64), nn.Tanh(),
+                              nn.Linear(5, 2, rng=3, dtype=np.float64))
+        model.forward(x)
+        gx = model.backward(g, need_input_grad=need)
+        assert (gx is None) == (not need)
+        grads.append([p.grad.copy() for p in model.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)

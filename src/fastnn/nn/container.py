@@ -65,9 +65,14 @@ class Sequential(Module):
         self._ctx = True
         return x
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, need_input_grad=True):
+        """grad of the input; need_input_grad=False (the input is data, e.g. in the trainer)
+        lets a leading Linear skip its input-gradient GEMM and returns None."""
         self._saved()
+        first = self._plan[0][0] if self._plan else None
         for m, _ in reversed(self._plan):
+            if m is first and not need_input_grad and isinstance(m, (Linear, Sequential)):
+                return m.backward(grad_output, need_input_grad=False)
             grad_output = m.backward(grad_output)
         return grad_output
 

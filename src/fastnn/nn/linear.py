@@ -110,10 +110,11 @@ class Linear(Module):
         self._ctx = (x, w, z, y, act)
         return y
 
-    def backward(self, grad_output):
-        return self._backward(grad_output)
+    def backward(self, grad_output, need_input_grad=True):
+        """grad_x (None when ``need_input_grad`` is False: the dX GEMM is skipped)."""
+        return self._backward(grad_output, need_input_grad=need_input_grad)
 
-    def _backward(self, grad_output, weight_grad=None):
+    def _backward(self, grad_output, weight_grad=None, need_input_grad=True):
         """grad_x; grad_W accumulated into .grad, or handed to ``weight_grad(g_W)`` when given."""
         x, w, z, y, act = self._saved()
         g = check_grad(self, grad_output, y)
@@ -130,6 +131,8 @@ class Linear(Module):
                 weight_grad(gw)
         if self.bias is not None and self.bias.requires_grad:
             K.bias_grad(g, self.bias.grad)
+        if not need_input_grad:
+            return None
         gx = self._workspace("gx", x.shape, x.dtype)
         K.gemm(g, w, gx, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, bias=None, act=None, params=())
         return gx

@@ -112,7 +112,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, x):
-        return self.forward(x)
+        """forward(x) as an array the caller owns.
+
+        ``forward`` returns a buffer the module reuses on its next forward (no allocation
+        per step inside containers and the trainer); calling the module copies it, so
+        outputs a user keeps are never overwritten later.
+        """
+        return self.forward(x).copy()
 
     def _saved(self):
         """What the last forward saved; RuntimeError when there was none."""

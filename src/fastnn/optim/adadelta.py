@@ -1,0 +1,24 @@
+"""Adadelta (torch.optim.Adadelta): steps scaled by the ratio of running RMS of updates and gradients."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, check_real, state_buffer
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(Optimizer):
+    """v = ρv + (1−ρ)g'²; δ = √(u+ε)/√(v+ε)·g'; u = ρu + (1−ρ)δ²; θ −= lr·δ."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def _check(self, group):
+        check_real(group, "lr", "learning rate", low=0.0)
+        check_real(group, "rho", "rho value", low=0.0, high=1.0)
+        check_real(group, "eps", "epsilon value", low=0.0)
+        check_real(group, "weight_decay", "weight_decay value", low=0.0)
+
+    def _update(self, k, param, grad, state, group):
+        state["step"] = state.get("step", 0) + 1
+        k.adadelta_step(param, grad, state_buffer(state, "square_avg", param), state_buffer(state, "acc_delta", param),
+                        lr=group["lr"], rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"])

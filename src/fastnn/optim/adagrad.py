@@ -1,0 +1,28 @@
+"""Adagrad (torch.optim.Adagrad): per-coordinate steps shrinking with the summed squared gradients."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, check_real, state_buffer
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """s += g'²; θ −= clr·g'/(√s + eps), clr = lr/(1 + (t−1)·lr_decay);
+    s starts at initial_accumulator_value."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+
+    def _check(self, group):
+        check_real(group, "lr", "learning rate", low=0.0)
+        check_real(group, "lr_decay", "lr_decay value", low=0.0)
+        check_real(group, "weight_decay", "weight_decay value", low=0.0)
+        check_real(group, "initial_accumulator_value", "initial_accumulator_value value", low=0.0)
+        check_real(group, "eps", "epsilon value", low=0.0)
+
+    def _update(self, k, param, grad, state, group):
+        t = state["step"] = state.get("step", 0) + 1
+        state_sum = state_buffer(state, "sum", param, group["initial_accumulator_value"])
+        k.adagrad_step(param, grad, state_sum, clr=group["lr"] / (1.0 + (t - 1) * group["lr_decay"]),
+                       weight_decay=group["weight_decay"], eps=group["eps"])

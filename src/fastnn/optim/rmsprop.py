@@ -1,0 +1,31 @@
+"""RMSprop (torch.optim.RMSprop), optionally centred and with momentum; eps outside the square root."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, check_bool, check_real, state_buffer
+
+__all__ = ["RMSprop"]
+
+
+class RMSprop(Optimizer):
+    """v = αv + (1−α)g'²; r = √(v − ḡ²) + eps (centred, ḡ the running mean of g') or √v + eps;
+    b = μb + g'/r and θ −= lr·b with momentum, else θ −= lr·g'/r."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def _check(self, group):
+        check_real(group, "lr", "learning rate", low=0.0)
+        check_real(group, "alpha", "alpha value", low=0.0)
+        check_real(group, "eps", "epsilon value", low=0.0)
+        check_real(group, "weight_decay", "weight_decay value", low=0.0)
+        check_real(group, "momentum", "momentum value", low=0.0)
+        check_bool(group, "centered")
+
+    def _update(self, k, param, grad, state, group):
+        state["step"] = state.get("step", 0) + 1
+        k.rmsprop_step(param, grad, state_buffer(state, "square_avg", param),
+                       state_buffer(state, "grad_avg", param) if group["centered"] else None,
+                       state_buffer(state, "momentum_buffer", param) if group["momentum"] > 0 else None,
+                       lr=group["lr"], alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
+                       momentum=group["momentum"])

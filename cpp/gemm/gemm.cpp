@@ -53,6 +53,19 @@ template <class T> PackBuffers<T>& pack_buffers() {
     return bufs;
 }
 
+// K at or below this: C is swept row-wise (see gemm_blocked). The weight-gradient
+// products of batch-32 training (256x32x784) went from 0.69x to ~1x OpenBLAS with it.
+constexpr int64_t kRowSweepMaxK = 64;
+
+// The last micro-panel of a ragged M (32 = 5·6 + 2) runs a 2- or 4-row instance of the
+// micro-kernel over the same packed panel (column stride MR) instead of all MR rows.
+template <class T, int MR, int NRV>
+inline void ukr_ragged(int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep) {
+    if (m <= 2) gemm_ukr<T, 2, NRV, true>(kc, ap, bp, c, ldc, m, n, ep, 1, MR);
+    else if (m <= 4) gemm_ukr<T, 4, NRV, true>(kc, ap, bp, c, ldc, m, n, ep, 1, MR);
+    else gemm_ukr<T, MR, NRV>(kc, ap, bp, c, ldc, m, n, ep);
+}
+
 template <class T> constexpr int64_t kDirectMaxN() { return 4 * GemmConfig<T>::NRV * Vec<T>::W; }
 
 template <class T> int64_t balanced_kc(int64_t K) {
@@ -91,6 +104,7 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
     // either way, so the choice never changes a result bit.
     const bool direct_a = !kRef && g.N <= kDirectMaxN<T>();
     const int64_t rsa = g.trans_a ? 1 : g.lda, csa = g.trans_a ? g.lda : 1;
+    const bool row_sweep = g.K <= kRowSweepMaxK;
     const bool act_after = g.act != ACT_IDENTITY && g.act != ACT_RELU;
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -120,31 +134,41 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         if (g.trans_a) pack_rows_contig<T, MR>(dst, g.A + pc * g.lda + i, g.lda, kc, len);
                         else pack_rows_strided<T, MR>(dst, g.A + i * g.lda + pc, g.lda, kc, len);
                     }
-                    // Tasks: (M block, NR panel) pairs, M-block-major so a thread keeps its
-                    // A block in L2 while walking B panels. Blocks are balanced (256 rows =
-                    // 2 × 128, not 144 + 112) so threads get equal work.
-                    const int64_t mblocks = (mchunk + MC - 1) / MC, ntasks = mblocks * npanels;
-                    const int64_t panels_per_block = ((mpanels + mblocks - 1) / mblocks);
+                    // One C tile: micro-panel r (MR rows) × B panel s (NR columns).
+                    auto tile = [&](int64_t r, int64_t s) {
+                        const int64_t i = i0 + r * MR, j0 = jc + s * NR;
+                        const int m = (int)imin(MR, g.M - i), n = (int)imin(NR, g.N - j0);
+                        const Epilogue<T> ep{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + j0 : nullptr,
+                                             last && relu_in_regs};
+                        T* c = g.C + i * g.ldc + j0;
+                        const T* ap = abuf + r * MR * kc;
+                        const T* bp = bbuf + s * NR * kc;
+                        if (kRef) gemm_ukr_ref<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
+                        else if (direct_a && m == MR)
+                            gemm_ukr<T, MR, Cfg::NRV, true>(kc, g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc,
+                                                            bp, c, g.ldc, m, n, ep, rsa, csa);
+                        else if (m == MR) gemm_ukr<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
+                        else ukr_ragged<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
+                        if (last && act_after) apply_activation_tile(c, g.ldc, m, n, g.act, g.act_params);
+                    };
+                    if (row_sweep) {
+                        // Shallow K: the packed B block is small (L2), so each task sweeps one
+                        // micro-panel's rows of C left to right (contiguous, TLB-friendly)
+                        // instead of walking a tall column strip of C.
 #pragma omp for schedule(static)
-                    for (int64_t t = 0; t < ntasks; ++t) {
-                        const int64_t blk = t / npanels, s = t % npanels;
-                        const int64_t j0 = jc + s * NR;
-                        const int n = (int)imin(NR, g.N - j0);
-                        Epilogue<T> ep{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + j0 : nullptr,
-                                       last && relu_in_regs};
-                        const int64_t rend = imin(mpanels, (blk + 1) * panels_per_block);
-                        for (int64_t r = blk * panels_per_block; r < rend; ++r) {
-                            const int64_t i = i0 + r * MR;
-                            const int m = (int)imin(MR, g.M - i);
-                            T* c = g.C + i * g.ldc + j0;
-                            const T* ap = abuf + r * MR * kc;
-                            const T* bp = bbuf + s * NR * kc;
-                            if (kRef) gemm_ukr_ref<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
-                            else if (direct_a && m == MR)
-                                gemm_ukr<T, MR, Cfg::NRV, true>(kc, g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc,
-                                                                bp, c, g.ldc, m, n, ep, rsa, csa);
-                            else gemm_ukr<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
-                            if (last && act_after) apply_activation_tile(c, g.ldc, m, n, g.act, g.act_params);
+                        for (int64_t r = 0; r < mpanels; ++r)
+                            for (int64_t s = 0; s < npanels; ++s) tile(r, s);
+                    } else {
+                        // Tasks: (M block, NR panel) pairs, M-block-major so a thread keeps its
+                        // A block in L2 while walking B panels. Blocks are balanced (256 rows =
+                        // 2 × 128, not 144 + 112) so threads get equal work.
+                        const int64_t mblocks = (mchunk + MC - 1) / MC, ntasks = mblocks * npanels;
+                        const int64_t panels_per_block = (mpanels + mblocks - 1) / mblocks;
+#pragma omp for schedule(static)
+                        for (int64_t t = 0; t < ntasks; ++t) {
+                            const int64_t blk = t / npanels, s = t % npanels;
+                            const int64_t rend = imin(mpanels, (blk + 1) * panels_per_block);
+                            for (int64_t r = blk * panels_per_block; r < rend; ++r) tile(r, s);
                         }
                     }
                 }

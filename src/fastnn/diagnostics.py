@@ -1,0 +1,168 @@
+"""Babysitting the learning process: activation statistics, gradient statistics, plots.
+
+Design. ``activation_stats`` runs a batch through a Sequential one layer at a time
+(nested Sequentials are descended into) and summarises each layer's output: mean, std,
+fraction of exact zeros (dead ReLUs) and, for tanh and sigmoid outputs (a Tanh/Sigmoid
+module or a Linear with that fused activation), the saturated fraction (|y| > 0.99 for
+tanh; y < 0.01 or y > 0.99 for sigmoid). The statistics are computed in float64 from
+the layer's output before the next layer runs. By default the batch runs in training
+mode, as training sees it (batch statistics in BatchNorm, dropout on); running
+statistics and random-step counters are restored afterwards, so diagnosing changes
+nothing. ``GradientStats`` (a Trainer callback, defined in fastnn.callbacks) records
+gradient norms and update/weight ratios. Plots need matplotlib (``pip install
+"fastnn[plot]"``), imported only when a plot is drawn; figures are written with the Agg
+canvas, without pyplot, so no display is needed.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .callbacks import GradientStats
+from .nn import Linear, Module, Sequential, Sigmoid, Tanh
+from .trainer import History, _StateGuard
+
+__all__ = ["activation_stats", "format_table", "GradientStats", "plot_history", "plot_activation_histograms"]
+
+
+def _leaves(model, prefix=""):
+    """(name, layer) in forward order, descending into nested Sequentials."""
+    if not isinstance(model, Sequential):
+        yield prefix or type(model).__name__, model
+        return
+    for name, child in model.named_children():
+        yield from _leaves(child, f"{prefix}.{name}" if prefix else name)
+
+
+def _saturating(layer):
+    """"tanh", "sigmoid" or None: which saturation test applies to the layer's output."""
+    if isinstance(layer, Tanh):
+        return "tanh"
+    if isinstance(layer, Sigmoid):
+        return "sigmoid"
+    if isinstance(layer, Linear) and layer._act is not None and layer._act[0] in ("tanh", "sigmoid"):
+        return layer._act[0]
+    return None
+
+
+def _run_layers(model, X, training, visit):
+    """visit(name, layer, output) per layer; model mode and state restored afterwards."""
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be a fastnn.nn.Module, got {type(model).__name__}")
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"X must be a non-empty 2-D ndarray (batch, features), got "
+                         f"{getattr(X, 'shape', type(X).__name__)}")
+    dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
+    x = np.ascontiguousarray(X, dtype=dtype)
+    guard = _StateGuard(model)
+    guard.save()
+    was_training = model.training
+    model.train(training)
+    try:
+        with np.errstate(all="ignore"):
+            for name, layer in _leaves(model):
+                x = layer.forward(x)
+                visit(name, layer, x)
+    finally:
+        model.train(was_training)
+        guard.restore()
+
+
+def activation_stats(model, X, training=True):
+    """One dict per layer: name, layer, shape, mean, std, zero_frac, saturated (NaN if not tanh/sigmoid)."""
+    rows = []
+
+    def visit(name, layer, y):
+        y64 = y.astype(np.float64)
+        kind = _saturating(layer)
+        if kind == "tanh":
+            sat = float(np.mean(np.abs(y64) > 0.99))
+        elif kind == "sigmoid":
+            sat = float(np.mean((y64 < 0.01) | (y64 > 0.99)))
+        else:
+            sat = math.nan
+        label = type(layer).__name__ + (f"({layer._act[0]})" if isinstance(layer, Linear) and layer._act else "")
+        rows.append({"name": name, "layer": label, "shape": y.shape, "mean": float(y64.mean()),
+                     "std": float(y64.std()), "zero_frac": float(np.mean(y64 == 0.0)), "saturated": sat})
+
+    _run_layers(model, X, training, visit)
+    return rows
+
+
+def format_table(rows, columns=None):
+    """Aligned text table of a list of dicts (e.g. activation_stats output); floats as %.4g."""
+    rows = list(rows)
+    if not rows:
+        return "(no rows)"
+    columns = list(columns or rows[0].keys())
+
+    def cell(v):
+        if isinstance(v, float):
+            return "-" if math.isnan(v) else f"{v:.4g}"
+        if isinstance(v, tuple):
+            return "x".join(map(str, v))
+        return str(v)
+
+    cells = [[cell(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+# ------------------------------------------------------------------------------ plots
+
+def _figure(nrows, ncols, size):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError('plotting needs matplotlib, which is not installed; '
+                          'run: pip install "fastnn[plot]"') from None
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def plot_history(history, path):
+    """Loss and accuracy curves (train and validation, per epoch) from a History, saved as PNG."""
+    logs = history.history if isinstance(history, History) else history
+    if not isinstance(logs, dict) or "loss" not in logs:
+        raise ValueError("history must be a History (or its .history dict) with a 'loss' entry")
+    panels = [k for k in ("loss", "accuracy") if k in logs]
+    fig, axes = _figure(1, len(panels), (5 * len(panels), 3.6))
+    for ax, key in zip(axes[0], panels):
+        epochs = np.arange(1, len(logs[key]) + 1)
+        ax.plot(epochs, logs[key], marker="o", ms=3, label=f"train {key}")
+        if f"val_{key}" in logs:
+            ax.plot(epochs, logs[f"val_{key}"], marker="o", ms=3, label=f"validation {key}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    return path
+
+
+def plot_activation_histograms(model, X, path, training=True, bins=50):
+    """One histogram per layer of its outputs on X (the classic saturation picture), saved as PNG."""
+    outputs = []
+    _run_layers(model, X, training, lambda name, layer, y: outputs.append((name, type(layer).__name__,
+                                                                              y.astype(np.float64).ravel())))
+    ncols = min(5, len(outputs))
+    nrows = -(-len(outputs) // ncols)
+    fig, axes = _figure(nrows, ncols, (3 * ncols, 2.4 * nrows))
+    for ax in axes.ravel()[len(outputs):]:
+        ax.set_visible(False)
+    for ax, (name, cls, y) in zip(axes.ravel(), outputs):
+        finite = y[np.isfinite(y)]
+        if finite.size:
+            ax.hist(finite, bins=bins, color="tab:blue")
+            ax.set_title(f"{name} {cls}\nmean {finite.mean():.3g} std {finite.std():.3g}", fontsize=8)
+        else:
+            ax.set_title(f"{name} {cls}\nno finite values", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    return path

@@ -1,0 +1,258 @@
+"""fastnn.save / load and trainer checkpoints: round trips, bit-identical resume, damaged files, crash safety."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import nn, optim
+from fastnn._safetensors import SafetensorsError
+from fastnn.callbacks import LearningRateScheduler
+from fastnn.serialization import CheckpointError, load, load_checkpoint, save, save_checkpoint
+from fastnn.trainer import Trainer
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend():
+    previous = fastnn.get_backend()
+    fastnn.set_backend("numpy")
+    yield
+    fastnn.set_backend(previous)
+
+
+def model_with_state(seed=0):
+    """An MLP with every kind of state: parameters, running statistics, dropout and RReLU steps."""
+    return nn.Sequential(nn.Linear(12, 16, rng=seed), nn.BatchNorm1d(16), nn.RReLU(seed=seed + 1),
+                         nn.Dropout(0.3, seed=seed + 2), nn.Linear(16, 4, activation="tanh", rng=seed + 3),
+                         nn.Linear(4, 3, rng=seed + 4))
+
+
+def data(n=120):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, 12)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)
+
+
+def parts(seed=0):
+    model = model_with_state(seed)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
+    return Trainer(model, nn.CrossEntropyLoss(), opt, callbacks=[LearningRateScheduler(sched)], verbose=0)
+
+
+def state_bytes(model):
+    return {k: v.tobytes() for k, v in model.state_dict().items()}
+
+
+def test_save_load_round_trip(tmp_path):
+    X, y = data()
+    trainer = parts()
+    trainer.fit(X, y, epochs=2, batch_size=16)
+    path = tmp_path / "model.safetensors"
+    save(trainer.model, path)
+    loaded = load(path)
+    assert state_bytes(loaded) == state_bytes(trainer.model)
+    assert repr(loaded) == repr(trainer.model)
+    a, b = trainer.model.eval()(X).copy(), loaded.eval()(X).copy()
+    assert a.tobytes() == b.tobytes()
+
+
+def test_model_file_is_plain_safetensors(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    model = model_with_state()
+    path = tmp_path / "m.safetensors"
+    fastnn.save(model, path)
+    tensors = st.load_file(str(path))
+    assert tensors.keys() == model.state_dict().keys()
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(tensors[k], v)
+    with open(path, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    meta = header["__metadata__"]
+    assert meta["format"] == "fastnn.model" and meta["fastnn_version"] == fastnn.__version__
+    assert json.loads(meta["config"]) == model.get_config()
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "native"])
+def test_checkpoint_resume_is_bit_identical(tmp_path, kernels):
+    """4 epochs straight == 2 epochs, checkpoint, load into fresh objects, 2 more."""
+    if kernels == "native":
+        from fastnn.demo import native_missing
+        why = native_missing()
+        if why:
+            pytest.skip(why)
+    fastnn.set_backend(kernels)                    # the autouse fixture restores the backend
+    X, y = data()
+    straight = parts()
+    straight.fit(X, y, epochs=4, batch_size=16, validation_split=0.25, seed=3)
+
+    first = parts()
+    first.fit(X, y, epochs=2, batch_size=16, validation_split=0.25, seed=3)
+    path = tmp_path / "ckpt.safetensors"
+    save_checkpoint(path, first)
+
+    resumed = parts(seed=99)                        # different initial weights and dropout seeds
+    ckpt = load_checkpoint(path, resumed)
+    assert ckpt.epoch == resumed.epoch == 2 and ckpt.seed == 3
+    resumed.fit(X, y, epochs=2, batch_size=16, validation_split=0.25, seed=3)
+
+    assert state_bytes(resumed.model) == state_bytes(straight.model)
+    sd_a, sd_b = straight.optimizer.state_dict(), resumed.optimizer.state_dict()
+    for i in sd_a["state"]:
+        for key, v in sd_a["state"][i].items():
+            assert np.asarray(v).tobytes() == np.asarray(sd_b["state"][i][key]).tobytes()
+    assert resumed.history.history["lr"] == straight.history.history["lr"]
+    assert resumed.history.history["val_loss"] == straight.history.history["val_loss"]
+    assert resumed.history.epoch == [0, 1, 2, 3]
+
+
+def test_load_checkpoint_without_target_rebuilds_the_model(tmp_path):
+    X, y = data()
+    trainer = parts()
+    trainer.fit(X, y, epochs=1, batch_size=32)
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, trainer)
+    ckpt = load_checkpoint(path)
+    assert state_bytes(ckpt.model) == state_bytes(trainer.model)
+    assert ckpt.optimizer_class == "Adam" and ckpt.epoch == 1
+    opt = optim.Adam(ckpt.model.parameters())
+    opt.load_state_dict(ckpt.optimizer_state)
+    assert opt.param_groups[0]["lr"] == trainer.optimizer.param_groups[0]["lr"]
+
+
+def test_checkpoint_from_parts_and_mismatches(tmp_path):
+    model = model_with_state()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    path = tmp_path / "p.safetensors"
+    save_checkpoint(path, {"model": model, "optimizer": opt})
+    load_checkpoint(path, {"model": model_with_state(5), "optimizer": opt})
+    other = model_with_state(5)
+    with pytest.raises(CheckpointError, match="holds SGD state, the optimizer is a Adam"):
+        load_checkpoint(path, {"model": other, "optimizer": optim.Adam(other.parameters())})
+    adam_parts = {"model": model_with_state(), "optimizer": None}
+    adam_parts["optimizer"] = optim.Adam(adam_parts["model"].parameters(), lr=1e-2)
+    save_checkpoint(tmp_path / "a.safetensors", adam_parts)
+    with pytest.raises(CheckpointError, match="no trainer state"):
+        load_checkpoint(tmp_path / "a.safetensors", parts())
+    with pytest.raises(CheckpointError, match="expected a 'fastnn.model' file.*load_checkpoint"):
+        load(path)
+    small = nn.Sequential(nn.Linear(12, 3))
+    save(small, tmp_path / "s.safetensors")
+    with pytest.raises(CheckpointError, match="expected a 'fastnn.checkpoint'"):
+        load_checkpoint(tmp_path / "s.safetensors")
+    with pytest.raises(CheckpointError, match="shape"):
+        load_checkpoint(path, nn.Sequential(nn.Linear(12, 16), nn.BatchNorm1d(16), nn.RReLU(), nn.Dropout(),
+                                            nn.Linear(16, 5, activation="tanh"), nn.Linear(5, 3)))
+
+
+# ------------------------------------------------------------------------------ damaged files
+
+def rewrite_header(path, edit):
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    edit(header)
+    new = json.dumps(header).encode()
+    new += b" " * (-len(new) % 8)
+    open(path, "wb").write(len(new).to_bytes(8, "little") + new + raw[8 + n:])
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save(nn.Sequential(nn.Linear(3, 2, rng=0), nn.Linear(2, 2, rng=1)), path)
+    return path
+
+
+def test_truncated_file(saved):
+    raw = open(saved, "rb").read()
+    open(saved, "wb").write(raw[:-5])
+    with pytest.raises(SafetensorsError, match=r"m.safetensors: .*truncated"):
+        load(saved)
+    open(saved, "wb").write(raw[:5])
+    with pytest.raises(SafetensorsError, match="shorter than the 8-byte header"):
+        load(saved)
+
+
+def test_oversized_header(saved):
+    raw = open(saved, "rb").read()
+    open(saved, "wb").write((200_000_000).to_bytes(8, "little") + raw[8:])
+    with pytest.raises(SafetensorsError, match="exceeds"):
+        load(saved)
+
+
+def test_overlapping_offsets(saved):
+    def overlap(h):
+        h["1.bias"]["data_offsets"] = [24, 32]      # inside 0.weight's [8, 32)
+    rewrite_header(saved, overlap)
+    with pytest.raises(SafetensorsError, match="overlaps"):
+        load(saved)
+
+
+def test_wrong_dtype(saved):
+    def as_int32(h):
+        h["0.weight"]["dtype"] = "I32"              # same byte count, wrong type for the model
+    rewrite_header(saved, as_int32)
+    with pytest.raises(CheckpointError, match="0.weight.*dtype int32.*float32"):
+        load(saved)
+
+    def unknown(h):
+        h["0.weight"]["dtype"] = "BF16"
+    rewrite_header(saved, unknown)
+    with pytest.raises(SafetensorsError, match="unsupported dtype"):
+        load(saved)
+
+
+def test_bad_config(saved):
+    def break_config(h):
+        h["__metadata__"]["config"] = json.dumps({"class": "Evil", "config": {}})
+    rewrite_header(saved, break_config)
+    with pytest.raises(CheckpointError, match="unknown module class 'Evil'"):
+        load(saved)
+
+
+# ------------------------------------------------------------------------------ crash safety
+
+@pytest.mark.parametrize("target", ["save", "checkpoint"])
+def test_crash_mid_save_keeps_previous_file(tmp_path, monkeypatch, target):
+    import fastnn._safetensors as st
+    trainer = parts()
+    path = tmp_path / "f.safetensors"
+    write = (lambda: save(trainer.model, path)) if target == "save" else (lambda: save_checkpoint(path, trainer))
+    write()
+    before = path.read_bytes()
+    X, y = data()
+    trainer.fit(X, y, epochs=1, batch_size=32)     # new weights to save
+
+    def crash(fd):
+        raise OSError("disk pulled out")
+
+    monkeypatch.setattr(st.os, "fsync", crash)
+    with pytest.raises(OSError, match="disk pulled out"):
+        write()
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["f.safetensors"]   # no temporary file left behind
+
+
+def test_model_checkpoint_callback_saves_best_epochs(tmp_path):
+    from fastnn.callbacks import Callback, ModelCheckpoint
+
+    class Script(Callback):
+        def on_epoch_end(self, epoch, logs):
+            logs["val_loss"] = [0.9, 0.5, 0.7, 0.4][epoch]
+
+    X, y = data()
+    every = ModelCheckpoint(tmp_path / "every-{epoch}.safetensors", save_best_only=False)
+    best = ModelCheckpoint(tmp_path / "best-{epoch}-{val_loss:.1f}.safetensors", monitor="val_loss",
+                           save_best_only=True)
+    model = model_with_state()
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()), callbacks=[Script(), every, best],
+                      verbose=0)
+    trainer.fit(X, y, epochs=4, batch_size=32)
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["best-1-0.9.safetensors", "best-2-0.5.safetensors", "best-4-0.4.safetensors",
+                     "every-1.safetensors", "every-2.safetensors", "every-3.safetensors", "every-4.safetensors"]
+    ckpt = load_checkpoint(tmp_path / "best-4-0.4.safetensors")
+    assert ckpt.epoch == 4 and state_bytes(ckpt.model) == state_bytes(model)

@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from . import regularization
+from ._backend import kernels
 from ._validate import as_float, as_int
 from .callbacks import Callback
 from .nn import BCEWithLogitsLoss, CrossEntropyLoss, Module, Sequential
@@ -193,6 +194,13 @@ def _all_finite(flat_arrays):
         if not math.isfinite(np.dot(v, v)) and not np.isfinite(v).all():
             return False
     return True
+
+
+def _grads_finite(flat_grads):
+    """_all_finite for the gradients: one native Σg² over every buffer (float64 accumulation,
+    so float32 gradients cannot overflow it), the exact per-array check only if it is not finite."""
+    total = kernels().sum_squares(flat_grads) if flat_grads else 0.0
+    return math.isfinite(total) or _all_finite(flat_grads)
 
 
 def _is_matrix(name, param):
@@ -453,7 +461,7 @@ class Trainer:
             regularization.clip_grad_value_(model.parameters(), self.grad_clip_value)
         if self.grad_clip_norm is not None:
             regularization.clip_grad_norm_(model.parameters(), self.grad_clip_norm)
-        if not _all_finite(self._flat_grads):
+        if not _grads_finite(self._flat_grads):
             self._diverged(epoch, step, xb, "a gradient is not finite")
         self.optimizer.step()
         return value, out

@@ -11,6 +11,7 @@
 // and need ~2^16 elements per thread; transcendental ones ~2^13.
 #include "activation_impl.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "threading.h"
 
 namespace fastnn {
@@ -25,17 +26,6 @@ int64_t act_grain(int act) {
             return int64_t(1) << 16;
         default:
             return int64_t(1) << 13;
-    }
-}
-
-// Calls body(i0, i1) over [0, n) split into nt contiguous chunks.
-template <class Body> void split_range(int64_t n, int nt, const Body& body) {
-    if (nt <= 1) { body(0, n); return; }
-    const int64_t chunk = ((n + nt - 1) / nt + 63) / 64 * 64;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; ++t) {
-        const int64_t i0 = imin(n, t * chunk), i1 = imin(n, i0 + chunk);
-        if (i1 > i0) body(i0, i1);
     }
 }
 

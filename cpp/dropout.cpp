@@ -12,6 +12,7 @@
 // The hash runs W lanes at a time where rng.h has a vector form (AVX2: 64-bit multiplies
 // emulated; AVX-512: native), scalar elsewhere and in the tail; both give the same bits.
 #include "kernels.h"
+#include "parallel.h"
 #include "rng.h"
 #include "simd.h"
 #include "threading.h"
@@ -22,16 +23,6 @@ namespace FASTNN_ISA_NS {
 namespace {
 
 constexpr int64_t kGrain = int64_t(1) << 15;  // elements per thread, at least
-
-template <class Body> void split_range(int64_t n, int nt, const Body& body) {
-    if (nt <= 1) { body(0, n); return; }
-    const int64_t chunk = ((n + nt - 1) / nt + 63) / 64 * 64;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; ++t) {
-        const int64_t i0 = imin(n, t * chunk), i1 = imin(n, i0 + chunk);
-        if (i1 > i0) body(i0, i1);
-    }
-}
 
 template <class T>
 void dropout_impl(T* y, const T* x, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep53, double scale) {

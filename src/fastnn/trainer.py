@@ -38,6 +38,7 @@ from ._backend import kernels
 from ._validate import as_float, as_int
 from .callbacks import Callback
 from .nn import BCEWithLogitsLoss, CrossEntropyLoss, Module, Sequential
+from .nn.loss import first_label_out_of_range
 
 __all__ = ["Trainer", "History", "TrainingDivergedError"]
 
@@ -331,9 +332,8 @@ class Trainer:
             if y.dtype.kind not in "iu" or y.ndim != 1:
                 raise TypeError(f"CrossEntropyLoss needs {yname} as integer class labels (n,) or float "
                                 f"probabilities (n, {width}); got dtype {y.dtype} shape {y.shape}")
-            bad = np.flatnonzero((y < 0) | (y >= width))
-            if bad.size:
-                i = int(bad[0])
+            i = first_label_out_of_range(y, width)
+            if i is not None:
                 raise ValueError(f"{yname}[{i}] = {int(y[i])} is outside the model's {width} outputs "
                                  f"(labels must be in [0, {width}))")
             return X, np.ascontiguousarray(y, dtype=np.int64)

@@ -15,6 +15,12 @@ from .._validate import FLOAT_DTYPES, as_float
 __all__ = ["MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "HuberLoss"]
 
 
+
+def first_label_out_of_range(labels, n_classes):
+    """Index of the first integer label outside [0, n_classes), or None."""
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
+    return int(bad[0]) if bad.size else None
+
 class _Loss:
     """Shared protocol; subclasses define _check_target and _compute."""
 
@@ -115,9 +121,8 @@ class CrossEntropyLoss(_Loss):
             if target.shape != (b,):
                 raise ValueError(f"CrossEntropyLoss: class labels must have shape ({b},) for logits of shape "
                                  f"{logits.shape}, got {target.shape}")
-            bad = np.flatnonzero((target < 0) | (target >= c))
-            if bad.size:
-                i = int(bad[0])
+            i = first_label_out_of_range(target, c)
+            if i is not None:
                 raise ValueError(f"CrossEntropyLoss: label {int(target[i])} at index {i} is out of range "
                                  f"[0, {c}) for {c} classes")
             return np.ascontiguousarray(target, dtype=np.int64)

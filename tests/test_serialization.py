@@ -77,11 +77,6 @@ def test_model_file_is_plain_safetensors(tmp_path):
 @pytest.mark.parametrize("kernels", ["numpy", "native"])
 def test_checkpoint_resume_is_bit_identical(tmp_path, kernels):
     """4 epochs straight == 2 epochs, checkpoint, load into fresh objects, 2 more."""
-    if kernels == "native":
-        from fastnn.demo import native_missing
-        why = native_missing()
-        if why:
-            pytest.skip(why)
     fastnn.set_backend(kernels)                    # the autouse fixture restores the backend
     X, y = data()
     straight = parts()

@@ -7,10 +7,6 @@ from fastnn import nn, optim
 from fastnn.callbacks import Callback, DropoutSchedule, EarlyStopping, GradientStats, LearningRateScheduler
 from fastnn.trainer import Trainer, TrainingDivergedError
 
-from fastnn.demo import native_missing
-
-NATIVE_MISSING = native_missing()          # None when the native kernels train a BN + dropout MLP
-
 
 @pytest.fixture(scope="module")
 def digits():
@@ -59,8 +55,6 @@ def assert_bitwise_equal(a, b):
 
 @pytest.mark.parametrize("backend", ["numpy", "native"])
 def test_digits_accuracy_both_backends(backend, digits):
-    if backend == "native" and NATIVE_MISSING:
-        pytest.skip(NATIVE_MISSING)
     X_train, X_test, y_train, y_test = digits
     previous = fastnn.get_backend()
     fastnn.set_backend(backend)
@@ -87,7 +81,6 @@ def test_history_records_every_key(numpy_backend, digits):
     assert all(v > 0 for v in history.history["samples_per_sec"])
 
 
-@pytest.mark.skipif(NATIVE_MISSING is not None, reason=str(NATIVE_MISSING))
 def test_same_seed_bitwise_identical_for_1_2_3_threads(digits):
     X_train, _, y_train, _ = digits
     previous = (fastnn.get_backend(), fastnn.get_num_threads())

@@ -20,6 +20,26 @@ template <class T> struct Epilogue {
     bool relu;
 };
 
+// Epilogue of an edge tile from a scratch copy of the accumulators (row stride NR):
+// rows < m, lanes < n; same arithmetic as the full-tile path in gemm_ukr.
+template <class T, int NR>
+static void gemm_epilogue_partial(const T* tmp, T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep) {
+    using V = Vec<T>;
+    constexpr int W = V::W;
+    const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta), zero = V::zero();
+    for (int i = 0; i < m; ++i) {
+        T* crow = c + i * ldc;
+        for (int j = 0; j < n; j += W) {
+            const int lanes = (int)imin(W, n - j);
+            V r = V::load(tmp + i * NR + j) * alpha;
+            if (ep.beta != T(0)) r = fmadd(beta, V::load_n(crow + j, lanes), r);
+            if (ep.bias) r = r + V::load_n(ep.bias + j, lanes);
+            if (ep.relu) r = vmax(zero, r);
+            r.store_n(crow + j, lanes);
+        }
+    }
+}
+
 // A access: packed (kDirectA = false: a[p·MR + i]) or straight from the caller's array
 // (kDirectA = true: a[i·rsa + p·csa], rsa/csa = (lda, 1) or (1, lda)), used for narrow
 // products where packing A would cost as much as the multiply (gemm.cpp decides).
@@ -58,22 +78,31 @@ static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restri
     }
 
     const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta), zero = V::zero();
-    V bias[NRV];
-    for (int v = 0; v < NRV; ++v) bias[v] = ep.bias ? V::load_n(ep.bias + v * W, (int)imin(W, imax(0, n - v * W))) : zero;
-    const bool full = (n == NR);
-    for (int i = 0; i < m; ++i) {
-        T* crow = c + i * ldc;
+    const bool scale = ep.alpha != T(1), accumulate = ep.beta != T(0);
+    if (m == MR && n == NR) {
+        // Full tile: compile-time indices only, so the accumulators stay in registers.
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            T* crow = c + i * ldc;
 #pragma GCC unroll 4
-        for (int v = 0; v < NRV; ++v) {
-            int lanes = (int)imin(W, imax(0, n - v * W));
-            if (lanes == 0) break;
-            V r = acc[i][v] * alpha;
-            if (ep.beta != T(0)) r = fmadd(beta, full ? V::load(crow + v * W) : V::load_n(crow + v * W, lanes), r);
-            if (ep.bias) r = r + bias[v];
-            if (ep.relu) r = vmax(zero, r);
-            if (full) r.store(crow + v * W); else r.store_n(crow + v * W, lanes);
+            for (int v = 0; v < NRV; ++v) {
+                V r = scale ? acc[i][v] * alpha : acc[i][v];
+                if (accumulate) r = fmadd(beta, V::load(crow + v * W), r);
+                if (ep.bias) r = r + V::load(ep.bias + v * W);
+                if (ep.relu) r = vmax(zero, r);
+                r.store(crow + v * W);
+            }
         }
+        return;
     }
+    // Partial tile: spill the accumulators with constant indices (so the full-tile path
+    // above keeps them in registers), then finish the valid m×n part from the scratch.
+    alignas(64) T tmp[MR][NR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; ++v) acc[i][v].store(&tmp[i][v * W]);
+    gemm_epilogue_partial<T, NR>(&tmp[0][0], c, ldc, m, n, ep);
 }
 
 // Reference micro-kernel: the same contract as plain loops. tests/test_gemm.py runs both

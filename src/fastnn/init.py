@@ -232,50 +232,50 @@ def eye_(tensor):
 
 # ------------------------------------------------------------------- fan-scaled inits
 
+def _fill_fan_scaled(tensor, arr, std, rng, uniform):
+    """arr ~ U(±√3·std) (same variance) or N(0, std²); the generator is checked even when empty."""
+    g = as_generator(rng)
+    if arr.size:
+        if uniform:
+            bound = math.sqrt(3.0) * std
+            _fill_uniform(arr, -bound, bound, g)
+        else:
+            _fill_normal(arr, 0.0, std, g)
+    return tensor
+
+
+def _xavier_std(arr, gain):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(arr)
+    return as_float(gain, "gain", low=0.0) * math.sqrt(2.0 / (fan_in + fan_out))
+
+
+def _kaiming_std(arr, a, mode, nonlinearity):
+    fan = _fan(arr, mode)
+    return calculate_gain(nonlinearity, as_float(a, "a")) / math.sqrt(fan)
+
+
 def xavier_uniform_(tensor, gain=1.0, rng=None):
     """tensor ~ U(±gain·√(6/(fan_in+fan_out)))."""
     arr = _target(tensor)
-    gain = as_float(gain, "gain", low=0.0)
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(arr)
-    g = as_generator(rng)
-    if arr.size:
-        bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / (fan_in + fan_out))
-        _fill_uniform(arr, -bound, bound, g)
-    return tensor
+    return _fill_fan_scaled(tensor, arr, _xavier_std(arr, gain), rng, uniform=True)
 
 
 def xavier_normal_(tensor, gain=1.0, rng=None):
     """tensor ~ N(0, gain²·2/(fan_in+fan_out))."""
     arr = _target(tensor)
-    gain = as_float(gain, "gain", low=0.0)
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(arr)
-    g = as_generator(rng)
-    if arr.size:
-        _fill_normal(arr, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), g)
-    return tensor
+    return _fill_fan_scaled(tensor, arr, _xavier_std(arr, gain), rng, uniform=False)
 
 
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
     """tensor ~ U(±√3·gain/√fan), gain = calculate_gain(nonlinearity, a)."""
     arr = _target(tensor)
-    fan = _fan(arr, mode)
-    gain = calculate_gain(nonlinearity, as_float(a, "a"))
-    g = as_generator(rng)
-    if arr.size:
-        bound = math.sqrt(3.0) * gain / math.sqrt(fan)
-        _fill_uniform(arr, -bound, bound, g)
-    return tensor
+    return _fill_fan_scaled(tensor, arr, _kaiming_std(arr, a, mode, nonlinearity), rng, uniform=True)
 
 
 def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
     """tensor ~ N(0, gain²/fan), gain = calculate_gain(nonlinearity, a)."""
     arr = _target(tensor)
-    fan = _fan(arr, mode)
-    gain = calculate_gain(nonlinearity, as_float(a, "a"))
-    g = as_generator(rng)
-    if arr.size:
-        _fill_normal(arr, 0.0, gain / math.sqrt(fan), g)
-    return tensor
+    return _fill_fan_scaled(tensor, arr, _kaiming_std(arr, a, mode, nonlinearity), rng, uniform=False)
 
 
 he_uniform_ = kaiming_uniform_

@@ -75,25 +75,26 @@ def _selected(params, include):
     return [(name, p) for name, p in _named(params) if keep(name, p)]
 
 
-def l1_penalty(params, strength, include=None):
-    """grad += strength·sign(w) for each selected parameter; returns strength·Σ|w|."""
+def _penalty(params, strength, include, kernel):
+    """Σ over the selected parameters of the kernel's returned sum (it adds to the gradients)."""
     strength = as_float(strength, "strength", low=0.0)
-    k = kernels()
+    grad_kernel = getattr(kernels(), kernel)
     total = 0.0
     for name, p in _selected(params, include):
         data, grad = _check_pair(p, name, need_grad=True)
-        total += k.l1_penalty_grad(grad, data, strength)
+        total += grad_kernel(grad, data, strength)
+    return strength, total
+
+
+def l1_penalty(params, strength, include=None):
+    """grad += strength·sign(w) for each selected parameter; returns strength·Σ|w|."""
+    strength, total = _penalty(params, strength, include, "l1_penalty_grad")
     return strength * total
 
 
 def l2_penalty(params, strength, include=None):
     """grad += strength·w for each selected parameter; returns ½·strength·Σw²."""
-    strength = as_float(strength, "strength", low=0.0)
-    k = kernels()
-    total = 0.0
-    for name, p in _selected(params, include):
-        data, grad = _check_pair(p, name, need_grad=True)
-        total += k.l2_penalty_grad(grad, data, strength)
+    strength, total = _penalty(params, strength, include, "l2_penalty_grad")
     return 0.5 * strength * total
 
 

@@ -4,7 +4,9 @@
 // (over the batch: column reductions), LayerNorm statistics are (B,) (over the features:
 // row reductions) and its γ, β are (F,). invstd = 1/√(σ²_biased + eps).
 //
-//   batchnorm_forward   y = (x − μ)·invstd·γ + β with the batch statistics; writes μ, invstd
+//   batchnorm_forward   y = (x − μ)·invstd·γ + β with the batch statistics; writes μ, invstd;
+//                       running_mean/var (may be null) ← (1 − m)·running + m·(μ, unbiased σ²)
+//                       in double, m = momentum (running_var untouched when B = 1)
 //   batchnorm_inference y = (x − μ)·γ/√(var + eps) + β with given (running) statistics
 //   batchnorm_backward  dx = γ·invstd·(dy − (Σdy + x̂·Σdy·x̂)/B), x̂ = (x − μ)·invstd
 //   layernorm_forward   per row; writes μ (B,), invstd (B,)
@@ -55,7 +57,7 @@ template <class F> inline double lane_sum(int64_t n, const F& f) {
 
 template <class T>
 void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,
-                            int64_t F, double eps) {
+                            int64_t F, double eps, T* running_mean, T* running_var, double momentum) {
     for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
         const int64_t w = c1 - c0;
         double s[kCols], q[kCols];
@@ -75,6 +77,10 @@ void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
             invstd[c0 + j] = is;
             a[j] = gamma ? is * gamma[c0 + j] : is;
             sh[j] = beta ? beta[c0 + j] : T(0);
+            if (running_mean)
+                running_mean[c0 + j] = T((1 - momentum) * (double)running_mean[c0 + j] + momentum * (s[j] / (double)B));
+            if (running_var && B > 1)
+                running_var[c0 + j] = T((1 - momentum) * (double)running_var[c0 + j] + momentum * (q[j] / (double)(B - 1)));
         }
         for (int64_t r = 0; r < B; ++r)
             for (int64_t j = 0; j < w; ++j) y[r * F + c0 + j] = (x[r * F + c0 + j] - m[j]) * a[j] + sh[j];
@@ -192,8 +198,8 @@ void layernorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x
 
 #define FASTNN_NORM_KERNELS(T, sfx)                                                                                  \
     void batchnorm_forward_##sfx(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,   \
-                                 int64_t F, double eps) {                                                          \
-        batchnorm_forward_impl(y, mean, invstd, x, gamma, beta, B, F, eps);                                        \
+                                 int64_t F, double eps, T* running_mean, T* running_var, double momentum) {        \
+        batchnorm_forward_impl(y, mean, invstd, x, gamma, beta, B, F, eps, running_mean, running_var, momentum);   \
     }                                                                                                              \
     void batchnorm_inference_##sfx(T* y, const T* x, const T* mean, const T* var, const T* gamma, const T* beta,   \
                                    int64_t B, int64_t F, double eps) {                                             \

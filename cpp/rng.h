@@ -1,16 +1,21 @@
 // rng.h: the counter-based generator shared bit for bit with fastnn/reference/dropout.py
 // (its docstring is the definition). ISA-independent, header-only.
 //
-//   mix(z)                      SplitMix64's finaliser (xor-shift-multiply, twice)
-//   random_u64(seed, stream, i) mix(mix(seed·G + stream·H + i)), uint64 wraparound
-//   keep element i              (u >> 11) < keep53, keep53 = ⌊(1 − p)·2^53⌋ (from Python)
-//   uniform                     (u >> 11)·2^−53 ∈ [0, 1), exact in double
+//   mix(z)                 SplitMix64's finaliser (xor-shift-multiply, twice)
+//   key(seed, stream)      mix(seed·H1 + stream·H2)
+//   word(key, j)           mix(key + j·G): SplitMix64's output sequence from a hashed start
+//   dropout bit of i       32-bit half (i & 1) of word(key, i >> 1) (low half for even i),
+//                          kept when < keep32 = ⌊(1 − p)·2^32⌋ (from Python; 2^32 keeps all)
+//   uniform of i           (word(key, i) >> 11)·2^−53 ∈ [0, 1), exact in double
 //
 // The value depends only on (seed, stream, index): masks are the same for any thread
 // count or blocking, and backward regenerates the forward mask instead of storing it.
+// One 64-bit hash decides two dropout elements and the counter only steps by G, so a
+// block of words is one add and one mix per lane.
 // Included by per-ISA sources only, so it lives in the ISA namespace (no inline function
-// compiled with different flags may be shared across ISAs, see simd.h). rng_keep<T> is
-// the vectorised form: the keep mask of W consecutive elements, same bits as rng_u64.
+// compiled with different flags may be shared across ISAs, see simd.h).
+// rng_keep_block<T>(z0, keep32, m) is the vectorised form: the keep masks of kRngBlock
+// consecutive elements starting at an even index i, z0 = key + (i/2)·G.
 #pragma once
 #include <stdint.h>
 
@@ -19,7 +24,7 @@
 namespace fastnn {
 namespace FASTNN_ISA_NS {
 
-constexpr uint64_t kRngGolden = 0x9E3779B97F4A7C15ULL;  // seed multiplier
+constexpr uint64_t kRngGolden = 0x9E3779B97F4A7C15ULL;  // counter step (and seed multiplier)
 constexpr uint64_t kRngStream = 0xD1B54A32D192ED03ULL;  // stream multiplier
 
 inline uint64_t rng_mix(uint64_t z) {
@@ -31,12 +36,18 @@ inline uint64_t rng_mix(uint64_t z) {
     return z;
 }
 
-// seed·G + stream·H: add the element index to get the counter.
-inline uint64_t rng_base(uint64_t seed, uint64_t stream) { return seed * kRngGolden + stream * kRngStream; }
+inline uint64_t rng_key(uint64_t seed, uint64_t stream) { return rng_mix(seed * kRngGolden + stream * kRngStream); }
 
-inline uint64_t rng_u64(uint64_t base, int64_t index) { return rng_mix(rng_mix(base + (uint64_t)index)); }
+inline uint64_t rng_word(uint64_t key, uint64_t j) { return rng_mix(key + j * kRngGolden); }
+
+// The 32 bits that decide dropout element i.
+inline uint32_t rng_bits32(uint64_t key, int64_t i) {
+    const uint64_t w = rng_word(key, (uint64_t)i >> 1);
+    return (uint32_t)((i & 1) ? w >> 32 : w);
+}
 
 #if defined(__AVX512F__)
+constexpr int64_t kRngBlock = 16;  // elements per block: 8 words
 // 8 lanes of uint64; AVX-512DQ multiplies 64-bit lanes natively.
 FASTNN_INLINE __m512i rng_mix8(__m512i z) {
     z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 30));
@@ -45,22 +56,25 @@ FASTNN_INLINE __m512i rng_mix8(__m512i z) {
     z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)0x94D049BB133111EBULL));
     return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
 }
-FASTNN_INLINE __mmask8 rng_keep8(uint64_t base, int64_t i0, uint64_t keep53) {
-    __m512i z = _mm512_add_epi64(_mm512_set1_epi64((long long)(base + (uint64_t)i0)),
-                                 _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-    z = _mm512_srli_epi64(rng_mix8(rng_mix8(z)), 11);
-    return _mm512_cmplt_epu64_mask(z, _mm512_set1_epi64((long long)keep53));
+// 16 32-bit lanes, lane l = the bits of element i + l (little-endian halves of 8 words).
+FASTNN_INLINE __m512i rng_bits_block(uint64_t z0) {
+    const long long g = (long long)kRngGolden;
+    const __m512i steps = _mm512_setr_epi64(0, g, 2 * g, 3 * g, 4 * g, 5 * g, 6 * g, 7 * g);  // wraps mod 2^64
+    return rng_mix8(_mm512_add_epi64(_mm512_set1_epi64((long long)z0), steps));
 }
-template <class T> FASTNN_INLINE typename Vec<T>::Mask rng_keep(uint64_t base, int64_t i0, uint64_t keep53);
-template <> FASTNN_INLINE __mmask8 rng_keep<double>(uint64_t base, int64_t i0, uint64_t keep53) {
-    return rng_keep8(base, i0, keep53);
+template <class T> FASTNN_INLINE void rng_keep_block(uint64_t z0, uint64_t keep32, typename Vec<T>::Mask* m);
+template <> FASTNN_INLINE void rng_keep_block<float>(uint64_t z0, uint64_t keep32, __mmask16* m) {
+    m[0] = _mm512_cmplt_epu32_mask(rng_bits_block(z0), _mm512_set1_epi32((int)(uint32_t)keep32));
 }
-template <> FASTNN_INLINE __mmask16 rng_keep<float>(uint64_t base, int64_t i0, uint64_t keep53) {
-    return (__mmask16)(rng_keep8(base, i0, keep53) | ((unsigned)rng_keep8(base, i0 + 8, keep53) << 8));
+template <> FASTNN_INLINE void rng_keep_block<double>(uint64_t z0, uint64_t keep32, __mmask8* m) {
+    const __m512i u = rng_bits_block(z0), k = _mm512_set1_epi64((long long)keep32);
+    m[0] = _mm512_cmplt_epu64_mask(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(u)), k);
+    m[1] = _mm512_cmplt_epu64_mask(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(u, 1)), k);
 }
-#define FASTNN_HAVE_RNG_KEEP 1
+#define FASTNN_HAVE_RNG_BLOCK 1
 #elif defined(__AVX2__)
-// 4 lanes of uint64; a·c mod 2^64 from three 32×32→64 multiplies (AVX2 has no 64-bit mullo).
+constexpr int64_t kRngBlock = 8;  // elements per block: 4 words
+// a·c mod 2^64 from three 32×32→64 multiplies (AVX2 has no 64-bit mullo).
 FASTNN_INLINE __m256i rng_mul64(__m256i a, uint64_t c) {
     const __m256i clo = _mm256_set1_epi64x((long long)(c & 0xFFFFFFFFu)), chi = _mm256_set1_epi64x((long long)(c >> 32));
     const __m256i lo = _mm256_mul_epu32(a, clo);
@@ -74,24 +88,26 @@ FASTNN_INLINE __m256i rng_mix4(__m256i z) {
     z = rng_mul64(z, 0x94D049BB133111EBULL);
     return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
 }
-// All-ones 64-bit lanes where kept. (u >> 11) and keep53 are < 2^63: the signed compare is exact.
-FASTNN_INLINE __m256i rng_keep4(uint64_t base, int64_t i0, uint64_t keep53) {
-    __m256i z = _mm256_add_epi64(_mm256_set1_epi64x((long long)(base + (uint64_t)i0)), _mm256_setr_epi64x(0, 1, 2, 3));
-    z = _mm256_srli_epi64(rng_mix4(rng_mix4(z)), 11);
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)keep53), z);
+// 8 32-bit lanes, lane l = the bits of element i + l (little-endian halves of 4 words).
+FASTNN_INLINE __m256i rng_bits_block(uint64_t z0) {
+    const long long g = (long long)kRngGolden;
+    return rng_mix4(_mm256_add_epi64(_mm256_set1_epi64x((long long)z0), _mm256_setr_epi64x(0, g, 2 * g, 3 * g)));
 }
-template <class T> FASTNN_INLINE typename Vec<T>::Mask rng_keep(uint64_t base, int64_t i0, uint64_t keep53);
-template <> FASTNN_INLINE __m256d rng_keep<double>(uint64_t base, int64_t i0, uint64_t keep53) {
-    return _mm256_castsi256_pd(rng_keep4(base, i0, keep53));
+template <class T> FASTNN_INLINE void rng_keep_block(uint64_t z0, uint64_t keep32, typename Vec<T>::Mask* m);
+template <> FASTNN_INLINE void rng_keep_block<float>(uint64_t z0, uint64_t keep32, __m256* m) {
+    // Unsigned u < keep32 as a signed compare after flipping the sign bits (keep32 < 2^32 here).
+    const __m256i flip = _mm256_set1_epi32(INT32_MIN);
+    const __m256i u = _mm256_xor_si256(rng_bits_block(z0), flip);
+    const __m256i k = _mm256_xor_si256(_mm256_set1_epi32((int)(uint32_t)keep32), flip);
+    m[0] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, u));
 }
-template <> FASTNN_INLINE __m256 rng_keep<float>(uint64_t base, int64_t i0, uint64_t keep53) {
-    // Low dword of each 64-bit lane mask, lanes 0-3 from the first hash vector, 4-7 from the second.
-    const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    const __m256i a = _mm256_permutevar8x32_epi32(rng_keep4(base, i0, keep53), idx);
-    const __m256i b = _mm256_permutevar8x32_epi32(rng_keep4(base, i0 + 4, keep53), idx);
-    return _mm256_castsi256_ps(_mm256_blend_epi32(a, b, 0xF0));
+template <> FASTNN_INLINE void rng_keep_block<double>(uint64_t z0, uint64_t keep32, __m256d* m) {
+    // Zero-extended to 64 bits, both sides are in [0, 2^32]: the signed compare is exact.
+    const __m256i u = rng_bits_block(z0), k = _mm256_set1_epi64x((long long)keep32);
+    m[0] = _mm256_castsi256_pd(_mm256_cmpgt_epi64(k, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(u))));
+    m[1] = _mm256_castsi256_pd(_mm256_cmpgt_epi64(k, _mm256_cvtepu32_epi64(_mm256_extracti128_si256(u, 1))));
 }
-#define FASTNN_HAVE_RNG_KEEP 1
+#define FASTNN_HAVE_RNG_BLOCK 1
 #endif
 
 }  // namespace FASTNN_ISA_NS

@@ -145,20 +145,20 @@ cdef inline floating* out_ptr_or_null(floating[::1] v):
 
 def dropout(const floating[::1] x,               # IN  N (grad_y for backward)
             floating[::1] y,                     # OUT N (may be x)
-            uint64_t seed, uint64_t stream, uint64_t keep53, double scale, bint backward):
+            uint64_t seed, uint64_t stream, uint64_t keep32, double scale, bint backward):
     if x.shape[0] == 0:
         return
     with nogil:
         if floating is float:
             if backward:
-                k.dropout_backward_f32(&y[0], &x[0], x.shape[0], seed, stream, keep53, scale)
+                k.dropout_backward_f32(&y[0], &x[0], x.shape[0], seed, stream, keep32, scale)
             else:
-                k.dropout_forward_f32(&y[0], &x[0], x.shape[0], seed, stream, keep53, scale)
+                k.dropout_forward_f32(&y[0], &x[0], x.shape[0], seed, stream, keep32, scale)
         else:
             if backward:
-                k.dropout_backward_f64(&y[0], &x[0], x.shape[0], seed, stream, keep53, scale)
+                k.dropout_backward_f64(&y[0], &x[0], x.shape[0], seed, stream, keep32, scale)
             else:
-                k.dropout_forward_f64(&y[0], &x[0], x.shape[0], seed, stream, keep53, scale)
+                k.dropout_forward_f64(&y[0], &x[0], x.shape[0], seed, stream, keep32, scale)
 
 
 def rrelu_slopes(floating[::1] out,              # OUT N
@@ -180,11 +180,16 @@ def norm_forward(const floating[:, ::1] x,       # IN  B×F
                  floating[::1] invstd,           # OUT like mean
                  const floating[::1] gamma,      # IN  F, or None
                  const floating[::1] beta,       # IN  F, or None
-                 double eps, bint layer):
+                 double eps, bint layer,
+                 floating[::1] running_mean=None,  # IN/OUT F, or None (batch only)
+                 floating[::1] running_var=None,   # IN/OUT F, or None (batch only)
+                 double momentum=0.0):
     if x.shape[0] == 0 or x.shape[1] == 0:
         return
     cdef const floating* pg = ptr_or_null(gamma)
     cdef const floating* pb = ptr_or_null(beta)
+    cdef floating* prm = out_ptr_or_null(running_mean)
+    cdef floating* prv = out_ptr_or_null(running_var)
     with nogil:
         if floating is float:
             if layer:
@@ -192,14 +197,14 @@ def norm_forward(const floating[:, ::1] x,       # IN  B×F
                                         pb, x.shape[0], x.shape[1], eps)
             else:
                 k.batchnorm_forward_f32(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
-                                        pb, x.shape[0], x.shape[1], eps)
+                                        pb, x.shape[0], x.shape[1], eps, prm, prv, momentum)
         else:
             if layer:
                 k.layernorm_forward_f64(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
                                         pb, x.shape[0], x.shape[1], eps)
             else:
                 k.batchnorm_forward_f64(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
-                                        pb, x.shape[0], x.shape[1], eps)
+                                        pb, x.shape[0], x.shape[1], eps, prm, prv, momentum)
 
 
 def batchnorm_inference(const floating[:, ::1] x,   # IN  B×F

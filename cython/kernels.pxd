@@ -52,14 +52,15 @@ cdef extern from "kernels.h" namespace "fastnn":
                           const ActParams& p) nogil
     void act_backward_f64(double* dx, const double* dy, const double* x, const double* y, int64_t n, int act,
                           const ActParams& p) nogil
-    void dropout_forward_f32(float* y, const float* x, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep53, double scale) nogil
-    void dropout_backward_f32(float* dx, const float* dy, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep53, double scale) nogil
+    void dropout_forward_f32(float* y, const float* x, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep32, double scale) nogil
+    void dropout_backward_f32(float* dx, const float* dy, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep32, double scale) nogil
     void rrelu_slopes_f32(float* out, int64_t n, double lower, double upper, uint64_t seed, uint64_t stream) nogil
-    void dropout_forward_f64(double* y, const double* x, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep53, double scale) nogil
-    void dropout_backward_f64(double* dx, const double* dy, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep53, double scale) nogil
+    void dropout_forward_f64(double* y, const double* x, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep32, double scale) nogil
+    void dropout_backward_f64(double* dx, const double* dy, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep32, double scale) nogil
     void rrelu_slopes_f64(double* out, int64_t n, double lower, double upper, uint64_t seed, uint64_t stream) nogil
     void batchnorm_forward_f32(float* y, float* mean, float* invstd, const float* x, const float* gamma, const float* beta,
-                              int64_t B, int64_t F, double eps) nogil
+                              int64_t B, int64_t F, double eps, float* running_mean, float* running_var,
+                              double momentum) nogil
     void batchnorm_inference_f32(float* y, const float* x, const float* mean, const float* var, const float* gamma,
                                 const float* beta, int64_t B, int64_t F, double eps) nogil
     void batchnorm_backward_f32(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
@@ -69,7 +70,8 @@ cdef extern from "kernels.h" namespace "fastnn":
     void layernorm_backward_f32(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                                const float* invstd, const float* gamma, int64_t B, int64_t F) nogil
     void batchnorm_forward_f64(double* y, double* mean, double* invstd, const double* x, const double* gamma, const double* beta,
-                              int64_t B, int64_t F, double eps) nogil
+                              int64_t B, int64_t F, double eps, double* running_mean, double* running_var,
+                              double momentum) nogil
     void batchnorm_inference_f64(double* y, const double* x, const double* mean, const double* var, const double* gamma,
                                 const double* beta, int64_t B, int64_t F, double eps) nogil
     void batchnorm_backward_f64(double* dx, double* dgamma, double* dbeta, const double* dy, const double* x, const double* mean,

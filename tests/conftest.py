@@ -15,7 +15,8 @@ def _native_unavailable():
     except (ImportError, AttributeError) as exc:     # not built, or built before a kernel family landed
         return f"the native kernels are not available: {exc!r}"
     names = [n for n, f in vars(reference).items()
-             if inspect.isfunction(f) and not n.startswith("_") and n != "random_u64"]   # random_u64 documents the bits
+             if inspect.isfunction(f) and not n.startswith("_")
+             and n not in ("random_u64", "dropout_bits")]   # these two document the bits
     missing = sorted(n for n in names if not hasattr(_kernels, n))
     return f"fastnn._kernels lacks {missing}" if missing else None
 

@@ -26,6 +26,32 @@ def _f64(*arrays):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(1, 5), (2, 3), (7, 65), (64, 1029)])
+def test_batchnorm_forward_updates_running_statistics(isa, shape, dtype):  # noqa: F811
+    rtol, atol = TOL[dtype]
+    x, _, gamma, beta = _data(shape, dtype, seed=3)
+    rm0, rv0 = _data((2, shape[1]), dtype, seed=4)[2:]
+    rv0 = np.abs(rv0) + 0.5
+    for momentum in (0.1, 1.0 / 3.0, 0.0, 1.0):
+        rm, rv = rm0.copy(), rv0.copy()
+        y, mean, invstd = _kernels.batchnorm_forward(x, gamma, beta, 1e-5, running_mean=rm, running_var=rv,
+                                                     momentum=momentum)
+        x64 = x.astype(np.float64)
+        rm64, rv64 = rm0.astype(np.float64), rv0.astype(np.float64)
+        want_m = (1 - momentum) * rm64 + momentum * x64.mean(0)
+        want_v = rv64 if shape[0] == 1 else (1 - momentum) * rv64 + momentum * x64.var(0, ddof=1)
+        assert_close(rm, want_m, rtol, atol, "running_mean")
+        assert_close(rv, want_v, rtol, atol * 10, "running_var")
+        rm_r, rv_r = rm0.astype(np.float64), rv0.astype(np.float64)
+        reference.batchnorm_forward(x64, *_f64(gamma, beta), 1e-5, running_mean=rm_r, running_var=rv_r,
+                                    momentum=momentum)
+        assert_close(rm_r, want_m, 1e-12, 1e-12, "reference running_mean")
+        assert_close(rv_r, want_v, 1e-12, 1e-12, "reference running_var")
+        y2, _, _ = _kernels.batchnorm_forward(x, gamma, beta, 1e-5)       # statistics do not change y
+        np.testing.assert_array_equal(y, y2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("kind", ["batchnorm", "layernorm"])

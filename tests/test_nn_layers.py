@@ -244,7 +244,8 @@ def _splitmix_u64(seed, stream, index):
         z = (z * 0x94D049BB133111EB) & m
         return z ^ (z >> 31)
 
-    return mix(mix((seed * 0x9E3779B97F4A7C15 + stream * 0xD1B54A32D192ED03 + index) & m))
+    key = mix((seed * 0x9E3779B97F4A7C15 + stream * 0xD1B54A32D192ED03) & m)
+    return mix((key + index * 0x9E3779B97F4A7C15) & m)
 
 
 def test_random_u64_matches_its_definition():
@@ -252,6 +253,17 @@ def test_random_u64_matches_its_definition():
         got = D.random_u64(seed, stream, np.array([idx, idx + 1]))
         assert [int(v) for v in got] == [_splitmix_u64(seed, stream, idx), _splitmix_u64(seed, stream, idx + 1)]
     assert D.random_u64(1, 2, 5).shape == ()
+
+
+def test_dropout_bits_are_the_halves_of_one_word_per_two_elements():
+    bits = D.dropout_bits(3, 8, 7)
+    assert bits.dtype == np.uint32 and bits.shape == (7,)
+    for i, b in enumerate(bits):
+        w = _splitmix_u64(3, 8, i >> 1)
+        assert int(b) == (w >> 32 if i & 1 else w & 0xFFFFFFFF)
+    x = np.ones(7)
+    keep32 = int(0.75 * 2 ** 32)
+    np.testing.assert_array_equal(D.dropout_forward(x, 0.25, 2.0, 3, 8) != 0, bits < keep32)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -263,9 +275,12 @@ def test_backend_dropout_kernels_match_reference_bitwise(backend, threads, dtype
         np.testing.assert_array_equal(K.dropout_forward(x, 0.3, 1 / 0.7, 5, 11), want)
         np.testing.assert_array_equal(K.rrelu_slopes(x.size, 0.1, 0.4, 5, 11, dtype),
                                       D.rrelu_slopes(x.size, 0.1, 0.4, 5, 11, dtype))
+    x = _x(3, 32771, dtype)                           # odd: thread ranges start at odd indices
+    for _ in threads():
+        np.testing.assert_array_equal(K.dropout_backward(x, 0.5, 2.0, 1, 2), D.dropout_forward(x, 0.5, 2.0, 1, 2))
     for n in [0, 1, 7, 63, 64, 1029]:
         x = _x(3, n, dtype)
-        for p, scale in [(0.0, 1.0), (0.3, 1 / 0.7), (0.9, 1.0), (1.0, 0.0)]:
+        for p, scale in [(0.0, 1.0), (1e-9, 1.0), (0.3, 1 / 0.7), (0.9, 1.0), (1.0, 0.0)]:
             want = D.dropout_forward(x, p, scale, 42, 7)
             np.testing.assert_array_equal(K.dropout_forward(x, p, scale, 42, 7), want)
             np.testing.assert_array_equal(K.dropout_backward(x, p, scale, 42, 7), want)

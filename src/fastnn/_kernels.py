@@ -78,16 +78,16 @@ _DROPOUT = _by_dtype(_native.dropout)
 _RRELU_SLOPES = _by_dtype(_native.rrelu_slopes)
 
 
-def _keep53(p):
-    """⌊(1 − p)·2^53⌋: keep element i when (random_u64 >> 11) < keep53."""
-    return int((1.0 - float(p)) * 2.0 ** 53)
+def _keep32(p):
+    """⌊(1 − p)·2^32⌋: keep element i when its 32 dropout bits are below it (reference/dropout.py)."""
+    return int((1.0 - float(p)) * 2.0 ** 32)
 
 
 def dropout_forward(x, p, scale, seed, stream, out=None):
     """y = x·scale where kept, 0 where dropped (mask from (seed, stream, flat index))."""
     if out is None:
         out = np.empty_like(x)
-    _DROPOUT[x.dtype](x.reshape(-1), out.reshape(-1), int(seed) & _U64, int(stream) & _U64, _keep53(p),
+    _DROPOUT[x.dtype](x.reshape(-1), out.reshape(-1), int(seed) & _U64, int(stream) & _U64, _keep32(p),
                       float(scale), False)
     return out
 
@@ -97,7 +97,7 @@ def dropout_backward(grad_y, p, scale, seed, stream, out=None):
     if out is None:
         out = np.empty_like(grad_y)
     _DROPOUT[grad_y.dtype](grad_y.reshape(-1), out.reshape(-1), int(seed) & _U64, int(stream) & _U64,
-                           _keep53(p), float(scale), True)
+                           _keep32(p), float(scale), True)
     return out
 
 
@@ -115,19 +115,21 @@ _NORM_BACKWARD = _by_dtype(_native.norm_backward)
 _BN_INFERENCE = _by_dtype(_native.batchnorm_inference)
 
 
-def _norm_forward(x, gamma, beta, eps, out, layer):
+def _norm_forward(x, gamma, beta, eps, out, layer, running_mean=None, running_var=None, momentum=0.0):
     if out is None:
         out = np.empty_like(x)
     n = x.shape[0] if layer else x.shape[1]
     mean = np.empty(n, dtype=x.dtype)
     invstd = np.empty(n, dtype=x.dtype)
-    _NORM_FORWARD[x.dtype](x, out, mean, invstd, gamma, beta, float(eps), layer)
+    _NORM_FORWARD[x.dtype](x, out, mean, invstd, gamma, beta, float(eps), layer, running_mean, running_var,
+                           float(momentum))
     return out, mean, invstd
 
 
-def batchnorm_forward(x, gamma, beta, eps, out=None):
-    """Training BatchNorm over the batch axis (biased σ²); returns (y, mean (F,), invstd (F,))."""
-    return _norm_forward(x, gamma, beta, eps, out, False)
+def batchnorm_forward(x, gamma, beta, eps, out=None, running_mean=None, running_var=None, momentum=0.1):
+    """Training BatchNorm over the batch axis (biased σ²); returns (y, mean (F,), invstd (F,)).
+    running_mean/running_var (when given) ← (1 − momentum)·running + momentum·(μ, unbiased σ²)."""
+    return _norm_forward(x, gamma, beta, eps, out, False, running_mean, running_var, momentum)
 
 
 def batchnorm_inference(x, mean, var, gamma, beta, eps, out=None):

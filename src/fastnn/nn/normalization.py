@@ -1,10 +1,9 @@
 """BatchNorm1d and LayerNorm with PyTorch's semantics (reference/PEERS.md B1).
 
 Design. Training BatchNorm is one fused forward kernel (batch statistics, normalise,
-affine) returning (y, μ, invstd) and one fused backward kernel. Running statistics are
-updated here from μ and invstd: σ²_biased = invstd^−2 − eps (in float64), then the
-unbiased m/(m−1) correction for running_var; momentum None gives the cumulative average
-1/num_batches_tracked. Eval (with tracked statistics) is the inference kernel
+affine, and the running statistics: running_var takes the unbiased m/(m−1) variance,
+in float64) returning (y, μ, invstd), and one fused backward kernel. momentum None gives
+the cumulative average 1/num_batches_tracked. Eval (with tracked statistics) is the inference kernel
 x·γ/√(var + eps) + (β − mean·γ/√(var + eps)); its backward (rare: frozen normalisation)
 is the same kernel applied to grad_y for grad_x, and NumPy sums for γ/β. LayerNorm
 normalises each row over its features, the same way in train and eval.
@@ -58,22 +57,18 @@ class BatchNorm1d(Module):
                 raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
             if x.shape[0] == 0:
                 raise ValueError(f"BatchNorm1d: batch statistics of an empty batch, input size {x.shape}")
-            _, mean, invstd = K.batchnorm_forward(x, gamma, beta, self.eps, out=y)
-            if self.training and self.track_running_stats:
-                self._update_running(mean, invstd, x.shape[0])
+            running = self.training and self.track_running_stats
+            if running:
+                self.num_batches_tracked += 1
+            m = (1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum) if running else 0.0
+            _, mean, invstd = K.batchnorm_forward(x, gamma, beta, self.eps, out=y,
+                                                  running_mean=self.running_mean if running else None,
+                                                  running_var=self.running_var if running else None, momentum=m)
             self._ctx = (x, y, mean, invstd)
         else:
             K.batchnorm_inference(x, self.running_mean, self.running_var, gamma, beta, self.eps, out=y)
             self._ctx = (x, y, None, None)
         return y
-
-    def _update_running(self, mean, invstd, n):
-        """running ← (1 − m)·running + m·batch, with the unbiased variance."""
-        self.num_batches_tracked += 1
-        m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        var = (1.0 / np.square(invstd.astype(np.float64)) - self.eps) * (n / (n - 1))
-        self.running_mean[...] = (1 - m) * self.running_mean + m * mean
-        self.running_var[...] = (1 - m) * self.running_var + m * var
 
     def backward(self, grad_output):
         x, y, mean, invstd = self._saved()

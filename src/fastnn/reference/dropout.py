@@ -6,29 +6,42 @@ wraparound modulo 2^64):
     mix(z):  z ^= z >> 30; z *= 0xBF58476D1CE4E5B9;
              z ^= z >> 27; z *= 0x94D049BB133111EB;
              z ^= z >> 31                                  (the SplitMix64 finaliser)
-    random_u64(seed, stream, index) =
-             mix(mix(seed·0x9E3779B97F4A7C15 + stream·0xD1B54A32D192ED03 + index))
+    key(seed, stream)   = mix(seed·0x9E3779B97F4A7C15 + stream·0xD1B54A32D192ED03)
+    random_u64(seed, stream, j) = mix(key + j·0x9E3779B97F4A7C15)
+                          (SplitMix64's output sequence, started at a hashed position)
 
-``index`` is the flat (row-major) element index, an int64 read as uint64; ``stream`` is
-the caller's step counter. Derived quantities:
+``stream`` is the caller's step counter; ``j`` an int64 read as uint64. Derived quantities,
+for the flat (row-major) element index i:
 
-    keep element i   ⇔  (u >> 11) < keep53,   keep53 = floor((1 − p)·2^53)
+    dropout bits of i  =  32-bit half of random_u64(seed, stream, i >> 1): the low half
+                          for even i, the high half for odd i (one hash per two elements)
+    keep element i     ⇔  bits < keep32,   keep32 = floor((1 − p)·2^32)
                           ((1 − p) rounded to float64 first; p = 0 keeps all, p = 1 none)
-    uniform in [0, 1)  =  (u >> 11)·2^−53                 (exact in float64)
+    uniform of i       =  (random_u64(seed, stream, i) >> 11)·2^−53   (exact in float64)
     rrelu slope        =  lower + (upper − lower)·uniform, in float64 without FMA
                           contraction, then rounded once to the output dtype.
 
 A mask therefore depends only on (seed, stream, index): not on thread count or blocking.
+The keep probability is keep32/2^32, within 2^−32 of 1 − p.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_u64", "dropout_forward", "dropout_backward", "rrelu_slopes"]
+__all__ = ["random_u64", "dropout_bits", "dropout_forward", "dropout_backward", "rrelu_slopes"]
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 _STREAM = 0xD1B54A32D192ED03
+
+
+def _mix_int(z):
+    """SplitMix64 finaliser of one Python int (mod 2^64)."""
+    z ^= z >> 30
+    z = (z * 0xBF58476D1CE4E5B9) & _MASK64
+    z ^= z >> 27
+    z = (z * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
 
 
 def _mix(z, t):
@@ -41,19 +54,25 @@ def _mix(z, t):
 
 
 def random_u64(seed, stream, index):
-    """mix(mix(seed·G + stream·H + index)) as uint64, shaped like ``index``."""
-    base = (int(seed) * _GOLDEN + int(stream) * _STREAM) & _MASK64
+    """mix(key(seed, stream) + index·G) as uint64, shaped like ``index``."""
+    key = _mix_int((int(seed) * _GOLDEN + int(stream) * _STREAM) & _MASK64)
     z = np.array(index, dtype=np.int64, ndmin=1).astype(np.uint64)
-    z += np.uint64(base)
-    t = np.empty_like(z)
-    return _mix(_mix(z, t), t).reshape(np.shape(index))
+    z *= np.uint64(_GOLDEN)
+    z += np.uint64(key)
+    return _mix(z, np.empty_like(z)).reshape(np.shape(index))
+
+
+def dropout_bits(seed, stream, n):
+    """(n,) uint32: the bits that decide dropout elements 0..n−1."""
+    words = random_u64(seed, stream, np.arange((int(n) + 1) // 2, dtype=np.int64))
+    halves = np.stack([words & np.uint64(0xFFFFFFFF), words >> np.uint64(32)], axis=1)
+    return halves.reshape(-1)[:n].astype(np.uint32)
 
 
 def _keep(shape, p, seed, stream):
     """Boolean keep mask of ``shape`` for drop probability p."""
-    n = int(np.prod(shape))
-    keep53 = np.uint64(int((1.0 - float(p)) * 2.0 ** 53))
-    return ((random_u64(seed, stream, np.arange(n, dtype=np.int64)) >> np.uint64(11)) < keep53).reshape(shape)
+    keep32 = int((1.0 - float(p)) * 2.0 ** 32)
+    return (dropout_bits(seed, stream, int(np.prod(shape))).astype(np.uint64) < np.uint64(keep32)).reshape(shape)
 
 
 def dropout_forward(x, p, scale, seed, stream, out=None):

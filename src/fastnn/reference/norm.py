@@ -29,11 +29,21 @@ def _affine(xhat, gamma, beta):
     return xhat
 
 
-def batchnorm_forward(x, gamma, beta, eps, out=None):
-    """y = (x − μ_B)·(σ²_B + eps)^(−½)·γ + β over the batch axis (biased σ²); returns (y, μ, invstd)."""
+def batchnorm_forward(x, gamma, beta, eps, out=None, running_mean=None, running_var=None, momentum=0.1):
+    """y = (x − μ_B)·(σ²_B + eps)^(−½)·γ + β over the batch axis (biased σ²); returns (y, μ, invstd).
+
+    running_mean/running_var (when given) ← (1 − momentum)·running + momentum·(μ, σ²·n/(n − 1)),
+    in float64 (running_var untouched for a batch of one)."""
     mean = x.mean(axis=0)                             # (F,)
     xc = x - mean
     invstd = 1 / np.sqrt(np.mean(xc * xc, axis=0) + x.dtype.type(eps))
+    n, m = x.shape[0], float(momentum)
+    x64 = x.astype(np.float64)
+    mean64 = x64.mean(axis=0)
+    if running_mean is not None:
+        running_mean[...] = (1 - m) * running_mean.astype(np.float64) + m * mean64
+    if running_var is not None and n > 1:
+        running_var[...] = (1 - m) * running_var.astype(np.float64) + m * (((x64 - mean64) ** 2).sum(axis=0) / (n - 1))
     return _finish(_affine(xc * invstd, gamma, beta), out), mean, invstd
 
 

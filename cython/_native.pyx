@@ -514,3 +514,73 @@ def penalty_grad(floating[::1] grad,             # IN/OUT N, accumulated
             r = k.l1_penalty_grad_f64(&grad[0], &weight[0], grad.shape[0], strength) if order == 1 else \
                 k.l2_penalty_grad_f64(&grad[0], &weight[0], grad.shape[0], strength)
     return r
+
+
+# ---------------------------------------------------------------- multi-tensor updates (cpp/optim.cpp)
+
+cdef class TensorList:
+    """Rows of 1-D C-contiguous arrays of one length and dtype per row (None: absent), with
+    their data pointers taken once: a multi-tensor update is then one call whatever the
+    number of parameters. Holds references to every array, so the pointers stay valid."""
+    cdef list rows
+    cdef int width
+    cdef vector[void*] ptrs                      # row-major, width per row; NULL for None or empty
+    cdef vector[int64_t] sizes
+    cdef vector[char] f64
+
+    def __init__(self, list rows, int width):
+        cdef float[::1] v32
+        cdef double[::1] v64
+        cdef int64_t n
+        self.rows = [tuple(r) for r in rows]
+        self.width = width
+        for i, row in enumerate(self.rows):
+            if len(row) != width:
+                raise ValueError(f"tensor list row {i} has {len(row)} arrays, expected {width}")
+            first = row[0]
+            is64 = first.dtype.itemsize == 8
+            n = first.shape[0]
+            for a in row:
+                if a is None:
+                    self.ptrs.push_back(NULL)
+                    continue
+                if a.dtype != first.dtype or a.ndim != 1 or a.shape[0] != n:
+                    raise ValueError(f"tensor list row {i}: every array must be 1-D of length {n} and dtype "
+                                     f"{first.dtype}, got shape {a.shape} and dtype {a.dtype}")
+                if is64:
+                    v64 = a
+                    self.ptrs.push_back(<void*>&v64[0] if n > 0 else NULL)
+                else:
+                    v32 = a
+                    self.ptrs.push_back(<void*>&v32[0] if n > 0 else NULL)
+            self.sizes.push_back(n)
+            self.f64.push_back(is64)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def adam(self, double lr, double beta1, double beta2, double eps, double weight_decay, bint decoupled,
+             bias_corrections1, bias_corrections2):
+        """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None)."""
+        if self.width != 5:
+            raise ValueError(f"adam needs rows of 5 arrays, this tensor list has {self.width}")
+        cdef Py_ssize_t rows = self.sizes.size(), i
+        if len(bias_corrections1) != rows or len(bias_corrections2) != rows:
+            raise ValueError(f"adam: {rows} rows but {len(bias_corrections1)} and {len(bias_corrections2)} "
+                             f"bias corrections")
+        cdef vector[double] bc1 = bias_corrections1
+        cdef vector[double] bc2 = bias_corrections2
+        cdef k.AdamHyper h
+        h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled = lr, beta1, beta2, eps, weight_decay, decoupled
+        cdef void** p = self.ptrs.data()
+        with nogil:
+            for i in range(rows):
+                if self.sizes[i] == 0:
+                    continue
+                h.bias_correction1, h.bias_correction2 = bc1[i], bc2[i]
+                if self.f64[i]:
+                    k.adam_step_f64(<double*>p[5 * i], <double*>p[5 * i + 2], <double*>p[5 * i + 3],
+                                    <double*>p[5 * i + 4], <const double*>p[5 * i + 1], self.sizes[i], h)
+                else:
+                    k.adam_step_f32(<float*>p[5 * i], <float*>p[5 * i + 2], <float*>p[5 * i + 3],
+                                    <float*>p[5 * i + 4], <const float*>p[5 * i + 1], self.sizes[i], h)

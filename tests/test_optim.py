@@ -339,6 +339,50 @@ def test_replaced_parameter_is_detected():
         opt.step()
 
 
+def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
+    """Adam updates all parameters in one cached multi-tensor call: replacing a grad or data
+    array, freezing a parameter, editing the group list, switching amsgrad or the backend,
+    and loading a state dict must all be seen, exactly as by one update per parameter."""
+    def run(per_parameter):
+        ps = [Param(rng_p.normal(size=s)) for s in [(3, 4), (5,), (2, 2)]]
+        opt = optim.Adam(ps, lr=0.05, weight_decay=0.01)
+        if per_parameter:                               # the reference path: one _update per parameter
+            opt._update_group = lambda k, i, g: optim.Optimizer._update_group(opt, k, i, g)
+        extra = Param(rng_p.normal(size=(4,)))
+        for step in range(12):
+            for p in ps + [extra]:
+                if p.grad is not None:
+                    p.grad[...] = rng_g.normal(size=p.data.shape)
+            if step == 2:
+                ps[0].grad = ps[0].grad.copy()                 # a new grad array
+            if step == 3:
+                ps[1].data = ps[1].data.copy()                 # a new data array
+            if step == 4:
+                ps[2].requires_grad = False
+            if step == 5:
+                ps[2].requires_grad = True
+                opt.param_groups[0]["params"].append(extra)  # the group list edited in place
+            if step == 6:
+                opt.param_groups[0]["amsgrad"] = True
+            if step == 7:
+                use_backend("numpy")
+            if step == 8:
+                use_backend("native")
+            if step == 9:
+                opt.load_state_dict(opt.state_dict())        # fresh state arrays
+            if step == 10:
+                ps[0].grad = None
+            opt.step()
+        return [p.data for p in ps + [extra]]
+
+    rng_p, rng_g = np.random.default_rng(1), np.random.default_rng(2)
+    want = run(True)
+    rng_p, rng_g = np.random.default_rng(1), np.random.default_rng(2)
+    got = run(False)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 # ------------------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize("name,kw,exc,match", [

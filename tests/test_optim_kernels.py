@@ -221,3 +221,57 @@ def test_reductions_bitwise_equal_for_1_2_3_threads():
     finally:
         fastnn.set_num_threads(before)
     assert out[0] == out[1] == out[2]
+
+
+# ------------------------------------------------------------------------------ multi-tensor Adam
+
+def _adam_rows(seed, dtypes, sizes, amsgrad):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for dtype, n in zip(dtypes, sizes):
+        arrays = [rng.normal(size=n).astype(dtype) for _ in range(3)] + [rng.random(n).astype(dtype)]
+        arrays.append(rng.random(n).astype(dtype) if amsgrad else None)
+        rows.append(arrays)
+    return rows
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_step_multi_equals_one_call_per_row(amsgrad, decoupled):
+    dtypes = [np.float32, np.float64, np.float32, np.float32, np.float64]
+    sizes = [7, 1029, 0, LARGE, 63]                    # mixed dtypes, an empty row, a threaded one
+    hyper = dict(lr=1e-2, beta1=0.8, beta2=0.99, eps=1e-8, weight_decay=0.05, decoupled=decoupled)
+    bc1 = [1 - 0.8 ** t for t in (1, 2, 3, 4, 5)]
+    bc2 = [1 - 0.99 ** t for t in (1, 2, 3, 4, 5)]
+    want = _adam_rows(1, dtypes, sizes, amsgrad)
+    for row, b1, b2 in zip(want, bc1, bc2):
+        native.adam_step(*row, **hyper, bias_correction1=b1, bias_correction2=b2)
+    for kernels in (native, reference):
+        got = _adam_rows(1, dtypes, sizes, amsgrad)
+        kernels.adam_step_multi(kernels.tensor_list(got), **hyper, bias_corrections1=bc1, bias_corrections2=bc2)
+        for g_row, w_row in zip(got, want):
+            for g, w in zip(g_row, w_row):
+                if g is None:
+                    continue
+                if kernels is native:
+                    np.testing.assert_array_equal(g, w)              # the same per-row kernel, bit for bit
+                else:
+                    np.testing.assert_allclose(g, w, rtol=_rtol(g.dtype), atol=_rtol(g.dtype))
+
+
+def test_tensor_list_and_adam_step_multi_reject_bad_rows():
+    a32, a64 = np.zeros(4, np.float32), np.zeros(4)
+    with pytest.raises(ValueError, match="row 0"):
+        native.tensor_list([(a32, a32, a32, a64, None)])                 # mixed dtypes in a row
+    with pytest.raises(ValueError, match="row 1"):
+        native.tensor_list([(a32,) * 5, (a32, a32, np.zeros(3, np.float32), a32, None)])   # lengths differ
+    with pytest.raises(ValueError, match="row 0 has 4 arrays"):
+        native._native.TensorList([(a32,) * 4], 5)
+    with pytest.raises(ValueError, match="rows of 5"):
+        native.adam_step_multi(native.tensor_list([(a32,) * 4]), lr=0.1, beta1=0.9, beta2=0.9, eps=1e-8,
+                               weight_decay=0.0, decoupled=False, bias_corrections1=[0.1], bias_corrections2=[0.1])
+    for kernels in (native, reference):
+        with pytest.raises(ValueError, match="bias corrections"):
+            kernels.adam_step_multi(kernels.tensor_list([(a32,) * 4 + (None,)]), lr=0.1, beta1=0.9, beta2=0.9,
+                                    eps=1e-8, weight_decay=0.0, decoupled=False, bias_corrections1=[],
+                                    bias_corrections2=[0.1])

@@ -246,6 +246,19 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, be
     return param
 
 
+def tensor_list(rows):
+    """A handle on rows of same-length 1-D arrays (None where absent) for the multi-tensor updates."""
+    rows = list(rows)
+    return _native.TensorList(rows, len(rows[0]) if rows else 0)
+
+
+def adam_step_multi(tensors, *, lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1,
+                    bias_corrections2):
+    """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None) of a
+    tensor_list, each with its own bias corrections: one call for all parameters."""
+    tensors.adam(lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1, bias_corrections2)
+
+
 def sum_squares(buffers):
     """Σ x² over every element of every buffer, in float64, deterministic for any thread count."""
     if not buffers:

@@ -32,6 +32,22 @@ class Adam(Optimizer):
         check_real(group, "weight_decay", "weight_decay value", low=0.0)
         check_bool(group, "amsgrad")
 
+    def _update_group(self, k, index, group):
+        """All parameters of the group in one multi-tensor kernel call (same formula as _update)."""
+        keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if group["amsgrad"] else None)
+        tensors, states = self._group_tensors(k, index, group, keys)
+        if not states:
+            return
+        beta1, beta2 = group["betas"]
+        bc1, bc2 = [], []
+        for state in states:
+            t = state["step"] = state.get("step", 0) + 1
+            bc1.append(1.0 - beta1 ** t)
+            bc2.append(1.0 - beta2 ** t)
+        k.adam_step_multi(tensors, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                          weight_decay=group["weight_decay"], decoupled=self.decoupled, bias_corrections1=bc1,
+                          bias_corrections2=bc2)
+
     def _update(self, k, param, grad, state, group):
         t = state["step"] = state.get("step", 0) + 1
         beta1, beta2 = group["betas"]

@@ -105,6 +105,7 @@ class Optimizer:
         self._check(dict(self.defaults))
         self.param_groups = []
         self.state = {}
+        self._tensor_cache = {}                        # group index -> _group_tensors' cached handle
         if hasattr(params, "data") or isinstance(params, np.ndarray):
             raise TypeError("params must be an iterable of Parameters or of dicts, got a single "
                             f"{type(params).__name__}; wrap it in a list")
@@ -130,6 +131,59 @@ class Optimizer:
     def _update(self, k, param, grad, state, group):
         """One fused kernel call updating ``param`` (ndarray) in place from ``grad`` and ``state``."""
         raise NotImplementedError
+
+    def _update_group(self, k, index, group):
+        """Update every parameter of ``group`` (the ``index``-th) that has a gradient. The default
+        is one ``_update`` per parameter; a rule with a multi-tensor kernel overrides it
+        and uses ``_group_tensors``."""
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None or getattr(p, "requires_grad", True) is False:
+                continue
+            data = p.data
+            _check_grad(data, grad)
+            state = self.state.get(p)
+            if state is None:
+                state = self.state[p] = {}
+            self._update(k, data, grad, state, group)
+
+    def _group_tensors(self, k, index, group, keys):
+        """(k.tensor_list of rows (param, grad, *state[keys]) flattened, [state per row]) for the
+        parameters of ``group`` that have a gradient; state buffers are created on first use.
+
+        Cached between steps: the handle is rebuilt only when a parameter's data, grad or
+        requires_grad, a state buffer, the state dict, the group or the backend changed (an
+        identity check per array), so a step costs one kernel call for all parameters."""
+        cached = self._tensor_cache.get(index)
+        params = group["params"]
+        if (cached is not None and cached[0] is k and cached[1] is params and cached[2] is self.state
+                and cached[3] == keys and len(params) == len(cached[4])):
+            for p, (q, data, grad, req, state, bufs) in zip(params, cached[4]):
+                if (p is not q or p.data is not data or p.grad is not grad
+                        or getattr(p, "requires_grad", True) is not req):
+                    break
+                if state is not None and any(state.get(key) is not b for key, b in zip(keys, bufs)):
+                    break
+            else:
+                return cached[5], cached[6]
+        checks, rows, states = [], [], []
+        for p in params:
+            data, grad, req = p.data, p.grad, getattr(p, "requires_grad", True)
+            if grad is None or req is False:
+                checks.append((p, data, grad, req, None, ()))
+                continue
+            _check_grad(data, grad)
+            state = self.state.get(p)
+            if state is None:
+                state = self.state[p] = {}
+            bufs = tuple(state_buffer(state, key, data) if key is not None else None for key in keys)
+            checks.append((p, data, grad, req, state, bufs))
+            rows.append((data.reshape(-1), grad.reshape(-1)) + tuple(None if b is None else b.reshape(-1)
+                                                                     for b in bufs))
+            states.append(state)
+        handle = k.tensor_list(rows)
+        self._tensor_cache[index] = (k, params, self.state, keys, checks, handle, states)
+        return handle, states
 
     # ---------------------------------------------------------------- groups
 
@@ -167,17 +221,8 @@ class Optimizer:
         """One update of every parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         k = kernels()
-        for group in self.param_groups:
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None or getattr(p, "requires_grad", True) is False:
-                    continue
-                data = p.data
-                _check_grad(data, grad)
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = {}
-                self._update(k, data, grad, state, group)
+        for index, group in enumerate(self.param_groups):
+            self._update_group(k, index, group)
         return loss
 
     def zero_grad(self, set_to_none=False):
@@ -238,6 +283,7 @@ class Optimizer:
             state[p] = {key: self._loaded_value(key, v, p) for key, v in record.items()}
         self.param_groups = groups
         self.state = state
+        self._tensor_cache = {}
 
     @staticmethod
     def _loaded_value(key, value, p):

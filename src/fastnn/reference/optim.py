@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 __all__ = [
-    "sgd_step", "adagrad_step", "adadelta_step", "rmsprop_step", "adam_step",
+    "sgd_step", "adagrad_step", "adadelta_step", "rmsprop_step", "adam_step", "tensor_list", "adam_step_multi",
     "sum_squares", "max_abs", "scale_inplace", "clamp_inplace", "renorm_rows",
     "l1_penalty_grad", "l2_penalty_grad",
 ]
@@ -101,6 +101,23 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, be
     denom = np.sqrt(v) * t(1.0 / math.sqrt(bias_correction2)) + t(eps)   # as the kernel: × 1/√bc2
     param -= t(lr / bias_correction1) * (exp_avg / denom)
     return param
+
+
+def tensor_list(rows):
+    """The rows (tuples of same-length 1-D arrays, None where absent) as the multi-tensor updates take them."""
+    return [tuple(r) for r in rows]
+
+
+def adam_step_multi(tensors, *, lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1,
+                    bias_corrections2):
+    """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None), each with
+    its own bias corrections."""
+    if not len(tensors) == len(bias_corrections1) == len(bias_corrections2):
+        raise ValueError(f"adam: {len(tensors)} rows but {len(bias_corrections1)} and {len(bias_corrections2)} "
+                         f"bias corrections")
+    for (p, g, m, v, vmax), bc1, bc2 in zip(tensors, bias_corrections1, bias_corrections2):
+        adam_step(p, g, m, v, vmax, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                  decoupled=decoupled, bias_correction1=bc1, bias_correction2=bc2)
 
 
 def sum_squares(buffers):

@@ -61,6 +61,15 @@ def gemm(const floating[:, ::1] a,            # IN  op(a) is M×K
          bint trans_a, bint trans_b, double alpha, double beta,
          const floating[::1] bias,            # IN  N, or None
          int act, double p0, double p1, bint reference=False):
+    # Shapes are checked here too (a few compares): internal callers pass arrays users can
+    # replace (a parameter's .grad), and a mismatch must be an error, never an access out of bounds.
+    cdef Py_ssize_t rows_a = a.shape[1] if trans_a else a.shape[0], K = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t rows_b = b.shape[1] if trans_b else b.shape[0], cols_b = b.shape[0] if trans_b else b.shape[1]
+    if rows_a != c.shape[0] or cols_b != c.shape[1] or rows_b != K:
+        raise ValueError(f"gemm: op(a) is {rows_a}x{K} and op(b) {rows_b}x{cols_b}, so out must be "
+                         f"{rows_a}x{cols_b}; got out of shape ({c.shape[0]}, {c.shape[1]})")
+    if bias is not None and bias.shape[0] != c.shape[1]:
+        raise ValueError(f"gemm: bias has length {bias.shape[0]}, out has {c.shape[1]} columns")
     cdef k.GemmArgs[floating] g
     g.M = c.shape[0]
     g.N = c.shape[1]
@@ -94,6 +103,8 @@ def gemm(const floating[:, ::1] a,            # IN  op(a) is M×K
 
 def bias_grad(const floating[:, ::1] dy,      # IN  B×F
               floating[::1] db):              # IN/OUT F, accumulated
+    if db.shape[0] != dy.shape[1]:
+        raise ValueError(f"bias_grad: grad_bias has length {db.shape[0]}, grad_y has {dy.shape[1]} columns")
     if dy.shape[0] == 0 or dy.shape[1] == 0:
         return
     with nogil:
@@ -236,6 +247,9 @@ def norm_backward(const floating[:, ::1] dy,     # IN  B×F
                   floating[::1] dbeta,           # IN/OUT F accumulated, or None
                   floating[:, ::1] dx,           # OUT B×F (may be dy)
                   bint layer):
+    for name, v in (("grad_gamma", dgamma), ("grad_beta", dbeta)):
+        if v is not None and v.shape[0] != dy.shape[1]:
+            raise ValueError(f"{name} has length {v.shape[0]}, grad_y has {dy.shape[1]} features")
     if dy.shape[0] == 0 or dy.shape[1] == 0:
         return
     cdef const floating* pg = ptr_or_null(gamma)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import nn
 from fastnn.nn.module import from_config
 
@@ -268,6 +269,50 @@ def test_backward_before_forward_names_the_module():
               nn.Maxout(2, 2, 2), nn.DropConnect(nn.Linear(2, 2))]:
         with pytest.raises(RuntimeError, match=f"{type(m).__name__}.backward called before forward"):
             m.backward(np.ones((1, 2), np.float32))
+
+
+def test_zero_grad_is_deferred_but_always_reads_as_zero(backend):
+    lin = nn.Linear(3, 2, rng=0)
+    bn = nn.BatchNorm1d(2)
+    x = _x(4, 3)
+    for _ in range(2):                                # accumulate twice, so stale values exist
+        bn.forward(lin.forward(x))
+        lin.backward(bn.backward(_x(4, 2, seed=1)))
+    w_grad = lin.weight.grad
+    stale = w_grad.copy()
+    assert np.abs(stale).sum() > 0
+    for zero in (lambda: nn.Sequential(lin, bn).zero_grad(), lambda: fastnn.optim.SGD(
+            list(lin.parameters()) + list(bn.parameters())).zero_grad()):
+        zero()
+        assert lin.weight.grad is w_grad and not w_grad.any()          # reading fills it
+        zero()
+        g = lin.forward(x)                                             # backward overwrites without reading
+        gx = lin.backward(np.ones_like(g))
+        fresh = nn.Linear(3, 2, rng=0)
+        fresh.forward(x)
+        fresh.backward(np.ones_like(g))
+        np.testing.assert_array_equal(lin.weight.grad, fresh.weight.grad)
+        np.testing.assert_array_equal(lin.bias.grad, fresh.bias.grad)
+        assert gx.shape == x.shape
+        lin.backward(np.ones_like(g))                                  # and accumulates after that
+        np.testing.assert_allclose(lin.weight.grad, 2 * fresh.weight.grad, rtol=1e-6)
+    lin.weight.grad = None                                             # set_to_none: backward recreates it
+    lin.backward(np.ones_like(g))
+    np.testing.assert_allclose(lin.weight.grad, fresh.weight.grad, rtol=1e-6)
+
+
+@pytest.mark.parametrize("which,shape", [("weight", (2, 2)), ("weight", (9, 9)), ("bias", (1,))])
+def test_replaced_gradient_of_wrong_shape_is_an_error(backend, which, shape):
+    lin = nn.Linear(4, 3, rng=0)
+    y = lin.forward(_x(2, 4))
+    getattr(lin, which).grad = np.zeros(shape, np.float32)
+    with pytest.raises(ValueError, match="grad"):
+        lin.backward(np.ones_like(y))
+    bn = nn.BatchNorm1d(3)
+    y = bn.forward(_x(4, 3))
+    bn.weight.grad = np.zeros(1, np.float32)
+    with pytest.raises(ValueError, match="grad"):
+        bn.backward(np.ones_like(y))
 
 
 def test_call_returns_an_owned_copy_forward_reuses_buffers(backend):

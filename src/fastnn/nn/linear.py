@@ -123,14 +123,16 @@ class Linear(Module):
             g = K.act_backward(g, z, y, act[0], act[1], out=self._workspace("gz", y.shape, y.dtype))
         if self.weight.requires_grad:
             if weight_grad is None:
-                K.gemm(g, x, self.weight.grad, trans_a=True, trans_b=False, alpha=1.0, beta=1.0,
-                       bias=None, act=None, params=())
+                gw, beta = self.weight._grad_to_accumulate()   # beta 0 after zero_grad: no fill, no read
+                if beta:
+                    self.weight._checked_grad("Linear.weight")
+                K.gemm(g, x, gw, trans_a=True, trans_b=False, alpha=1.0, beta=beta, bias=None, act=None, params=())
             else:
                 gw = self._workspace("gw", w.shape, w.dtype)
                 K.gemm(g, x, gw, trans_a=True, trans_b=False, alpha=1.0, beta=0.0, bias=None, act=None, params=())
                 weight_grad(gw)
         if self.bias is not None and self.bias.requires_grad:
-            K.bias_grad(g, self.bias.grad)
+            K.bias_grad(g, self.bias._checked_grad("Linear.bias"))
         if not need_input_grad:
             return None
         gx = self._workspace("gx", x.shape, x.dtype)

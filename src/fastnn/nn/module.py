@@ -47,17 +47,59 @@ def dtype_repr(dtype):
 
 
 class Parameter:
-    """A learnable array ``data`` and its gradient ``grad`` (same shape and dtype, starts at 0)."""
+    """A learnable array ``data`` and its gradient ``grad`` (same shape and dtype, starts at 0).
 
-    __slots__ = ("data", "grad", "requires_grad")
+    ``zero_grad_()`` zeroes the gradient lazily: the array is only filled with 0 when
+    someone reads ``grad``, and a layer whose backward overwrites the whole gradient
+    (Linear's weight: a GEMM with beta = 0 instead of 1) takes it through
+    ``_grad_to_accumulate()`` and skips the fill. Readers always see the zeros."""
+
+    __slots__ = ("data", "_grad", "_grad_stale", "requires_grad")
 
     def __init__(self, data, requires_grad=True):
         data = np.ascontiguousarray(data)
         if data.dtype not in FLOAT_DTYPES:
             raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
         self.data = data
-        self.grad = np.zeros_like(data)
+        self._grad = np.zeros_like(data)
+        self._grad_stale = False                      # True: _grad holds old values that read as 0
         self.requires_grad = bool(requires_grad)
+
+    @property
+    def grad(self):
+        if self._grad_stale:
+            self._grad_stale = False
+            self._grad.fill(0)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+        self._grad_stale = False
+
+    def zero_grad_(self):
+        """grad ← 0 in place (deferred until the gradient is next read or accumulated into)."""
+        self._grad_stale = self._grad is not None
+
+    def _checked_grad(self, owner):
+        """grad, after checking it still fits data (a user may have replaced it); ``owner``
+        names the parameter in the error, e.g. "Linear.bias"."""
+        g = self.grad
+        if not isinstance(g, np.ndarray) or g.shape != self.data.shape or g.dtype != self.data.dtype:
+            raise ValueError(f"{owner}.grad must be an array of shape {self.data.shape} and dtype "
+                             f"{self.data.dtype}, got {getattr(g, 'shape', type(g).__name__)}")
+        return g
+
+    def _grad_to_accumulate(self):
+        """(gradient array, beta) for a kernel computing grad = beta·grad + new: beta 0 when the
+        gradient reads as zero (no fill needed); a gradient set to None is recreated."""
+        if self._grad is None:
+            self._grad = np.zeros_like(self.data)
+            return self._grad, 0.0
+        if self._grad_stale:
+            self._grad_stale = False
+            return self._grad, 0.0
+        return self._grad, 1.0
 
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
@@ -188,9 +230,10 @@ class Module:
         return self.train(False)
 
     def zero_grad(self):
-        """Set every parameter gradient to 0 in place (optimizers keep their references)."""
+        """Set every parameter gradient to 0 in place (optimizers keep their references; the
+        fill itself is deferred, see Parameter)."""
         for p in self.parameters():
-            p.grad.fill(0)
+            p.zero_grad_()
 
     # -------------------------------------------------------------- state
 

@@ -19,9 +19,9 @@ from .module import Module, Parameter, check_grad, check_input, dtype_repr, floa
 __all__ = ["BatchNorm1d", "LayerNorm"]
 
 
-def _grads(p):
+def _grads(p, owner):
     """p.grad when p exists and learns, else None (the kernels then skip it)."""
-    return p.grad if p is not None and p.requires_grad else None
+    return p._checked_grad(owner) if p is not None and p.requires_grad else None
 
 
 def _data(p):
@@ -77,12 +77,13 @@ class BatchNorm1d(Module):
         gx = self._workspace("gx", x.shape, x.dtype)
         gamma = _data(self.weight)
         if mean is not None:
-            return K.batchnorm_backward(g, x, mean, invstd, gamma, _grads(self.weight), _grads(self.bias), out=gx)
+            return K.batchnorm_backward(g, x, mean, invstd, gamma, _grads(self.weight, "BatchNorm1d.weight"),
+                                        _grads(self.bias, "BatchNorm1d.bias"), out=gx)
         K.batchnorm_inference(g, np.zeros_like(self.running_var), self.running_var, gamma, None, self.eps, out=gx)
-        if _grads(self.weight) is not None:
+        if _grads(self.weight, "BatchNorm1d.weight") is not None:
             xhat = (x - self.running_mean) / np.sqrt(self.running_var + x.dtype.type(self.eps))
             self.weight.grad += (g * xhat).sum(axis=0)
-        if _grads(self.bias) is not None:
+        if _grads(self.bias, "BatchNorm1d.bias") is not None:
             self.bias.grad += g.sum(axis=0)
         return gx
 
@@ -122,8 +123,9 @@ class LayerNorm(Module):
     def backward(self, grad_output):
         x, y, mean, invstd = self._saved()
         g = check_grad(self, grad_output, y)
-        return kernels().layernorm_backward(g, x, mean, invstd, _data(self.weight), _grads(self.weight),
-                                            _grads(self.bias), out=self._workspace("gx", x.shape, x.dtype))
+        return kernels().layernorm_backward(g, x, mean, invstd, _data(self.weight),
+                                            _grads(self.weight, "LayerNorm.weight"), _grads(self.bias, "LayerNorm.bias"),
+                                            out=self._workspace("gx", x.shape, x.dtype))
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -230,11 +230,13 @@ class Optimizer:
         arrays), or set them to None."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    if set_to_none:
+                if set_to_none:
+                    if p.grad is not None:
                         p.grad = None
-                    else:
-                        p.grad.fill(0)
+                elif hasattr(p, "zero_grad_"):              # fastnn Parameter: deferred fill
+                    p.zero_grad_()
+                elif p.grad is not None:
+                    p.grad.fill(0)
 
     # ---------------------------------------------------------------- state
 

@@ -65,6 +65,7 @@
     X(void, adam_step_f32, (float* p, float* m1, float* m2, float* m2max, const float* g, int64_t n, const AdamHyper& h), (p, m1, m2, m2max, g, n, h)) \
     X(double, sum_squares_f32, (const float* const* bufs, const int64_t* sizes, int64_t count), (bufs, sizes, count)) \
     X(double, max_abs_f32, (const float* const* bufs, const int64_t* sizes, int64_t count), (bufs, sizes, count)) \
+    X(double, nonfinite_probe_f32, (const float* const* bufs, const int64_t* sizes, int64_t count), (bufs, sizes, count)) \
     X(void, scale_inplace_f32, (float* x, int64_t n, double alpha), (x, n, alpha)) \
     X(void, clamp_inplace_f32, (float* x, int64_t n, double lo, double hi), (x, n, lo, hi)) \
     X(void, renorm_rows_f32, (float* w, int64_t rows, int64_t cols, double max_norm), (w, rows, cols, max_norm)) \
@@ -77,12 +78,15 @@
     X(void, adam_step_f64, (double* p, double* m1, double* m2, double* m2max, const double* g, int64_t n, const AdamHyper& h), (p, m1, m2, m2max, g, n, h)) \
     X(double, sum_squares_f64, (const double* const* bufs, const int64_t* sizes, int64_t count), (bufs, sizes, count)) \
     X(double, max_abs_f64, (const double* const* bufs, const int64_t* sizes, int64_t count), (bufs, sizes, count)) \
+    X(double, nonfinite_probe_f64, (const double* const* bufs, const int64_t* sizes, int64_t count), (bufs, sizes, count)) \
     X(void, scale_inplace_f64, (double* x, int64_t n, double alpha), (x, n, alpha)) \
     X(void, clamp_inplace_f64, (double* x, int64_t n, double lo, double hi), (x, n, lo, hi)) \
     X(void, renorm_rows_f64, (double* w, int64_t rows, int64_t cols, double max_norm), (w, rows, cols, max_norm)) \
     X(double, l1_penalty_grad_f64, (double* grad, const double* w, int64_t n, double strength), (grad, w, n, strength)) \
     X(double, l2_penalty_grad_f64, (double* grad, const double* w, int64_t n, double strength), (grad, w, n, strength)) \
-    X(void, bias_grad_f64, (double* db, const double* dy, int64_t rows, int64_t cols), (db, dy, rows, cols))
+    X(void, bias_grad_f64, (double* db, const double* dy, int64_t rows, int64_t cols), (db, dy, rows, cols)) \
+    /* gather.cpp: rows of any element type, as bytes */ \
+    X(int64_t, take_rows, (unsigned char* out, const unsigned char* x, int64_t x_rows, int64_t row_bytes, const int64_t* index, int64_t n), (out, x, x_rows, row_bytes, index, n))
 
 namespace fastnn {
 

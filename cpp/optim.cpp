@@ -270,6 +270,25 @@ template <class T> double max_abs_impl(const T* const* bufs, const int64_t* size
     });
 }
 
+// 0 when every element is finite, NaN otherwise: x − x is 0 for finite x and NaN for ±inf
+// and NaN, and NaN sticks in the sums (one subtract and one add per vector, no widening).
+template <class T> double nonfinite_probe_impl(const T* const* bufs, const int64_t* sizes, int64_t count) {
+    using V = Vec<T>;
+    return blocked_reduce<AddOp>(sizes, count, [=](int64_t k, int64_t off, int64_t len) {
+        const T* x = bufs[k] + off;
+        V a0 = V::zero(), a1 = V::zero();
+        int64_t i = 0;
+        for (; i + 2 * V::W <= len; i += 2 * V::W) {
+            const V u = V::load(x + i), w = V::load(x + i + V::W);
+            a0 = a0 + (u - u);
+            a1 = a1 + (w - w);
+        }
+        T r = hsum(a0 + a1);
+        for (; i < len; ++i) r += x[i] - x[i];
+        return (double)r;
+    });
+}
+
 // g += s·sign(w) (sign(±0) = ±0 adds nothing, NaN propagates); returns Σ|w|.
 template <class T> double l1_penalty_grad_impl(T* grad, const T* w, int64_t n, double strength) {
     const T s = (T)strength;
@@ -330,6 +349,9 @@ template <class T> void renorm_rows_impl(T* w, int64_t rows, int64_t cols, doubl
     }                                                                                                   \
     double sum_squares_##S(const T* const* bufs, const int64_t* sizes, int64_t count) {                \
         return sum_squares_impl(bufs, sizes, count);                                                    \
+    }                                                                                                   \
+    double nonfinite_probe_##S(const T* const* bufs, const int64_t* sizes, int64_t count) {            \
+        return nonfinite_probe_impl(bufs, sizes, count);                                                \
     }                                                                                                   \
     double max_abs_##S(const T* const* bufs, const int64_t* sizes, int64_t count) {                    \
         return max_abs_impl(bufs, sizes, count);                                                        \

@@ -455,8 +455,9 @@ def adam_step(floating[::1] param,               # IN/OUT N
 
 
 def buffers_reduce(list buffers,                 # IN  1-D arrays of the one dtype `dtype`
-                   str dtype, bint squares):
-    """squares: Σx² over all buffers, else max |x| (both in f64)."""
+                   str dtype, bint squares, bint probe=False):
+    """probe: 0 if every element is finite, else NaN; squares: Σx² over all buffers; else
+    max |x| (all in f64)."""
     cdef vector[const float*] p32
     cdef vector[const double*] p64
     cdef vector[int64_t] sizes
@@ -474,7 +475,10 @@ def buffers_reduce(list buffers,                 # IN  1-D arrays of the one dty
             p64.push_back(&v64[0] if v64.shape[0] > 0 else NULL)
             sizes.push_back(v64.shape[0])
     with nogil:
-        if f32:
+        if probe:
+            r = k.nonfinite_probe_f32(p32.data(), sizes.data(), sizes.size()) if f32 else \
+                k.nonfinite_probe_f64(p64.data(), sizes.data(), sizes.size())
+        elif f32:
             r = k.sum_squares_f32(p32.data(), sizes.data(), sizes.size()) if squares else \
                 k.max_abs_f32(p32.data(), sizes.data(), sizes.size())
         else:
@@ -598,3 +602,21 @@ cdef class TensorList:
                 else:
                     k.adam_step_f32(<float*>p[5 * i], <float*>p[5 * i + 2], <float*>p[5 * i + 3],
                                     <float*>p[5 * i + 4], <const float*>p[5 * i + 1], self.sizes[i], h)
+
+
+# ---------------------------------------------------------------- mini-batch gathering (cpp/gather.cpp)
+
+def take_rows(const unsigned char[:, ::1] x,     # IN  rows × bytes per row
+              const int64_t[::1] index,          # IN  n row numbers
+              unsigned char[:, ::1] out):        # OUT n × bytes per row
+    if out.shape[0] != index.shape[0] or out.shape[1] != x.shape[1]:
+        raise ValueError(f"take_rows: out has shape ({out.shape[0]}, {out.shape[1]}) bytes, expected "
+                         f"({index.shape[0]}, {x.shape[1]})")
+    cdef int64_t n = index.shape[0], r
+    if n == 0 or x.shape[1] == 0:
+        return
+    cdef const unsigned char* px = &x[0, 0] if x.shape[0] > 0 else NULL
+    with nogil:
+        r = k.take_rows(&out[0, 0], px, x.shape[0], x.shape[1], &index[0], n)
+    if r >= 0:
+        raise IndexError(f"take_rows: index {index[r]} at position {r} is out of bounds for {x.shape[0]} rows")

@@ -46,6 +46,8 @@ cdef extern from "kernels.h" namespace "fastnn":
     void gemm_tile_f64(int* mr, int* nr)
     void bias_grad_f32(float* db, const float* dy, int64_t rows, int64_t cols) nogil
     void bias_grad_f64(double* db, const double* dy, int64_t rows, int64_t cols) nogil
+    int64_t take_rows(unsigned char* out, const unsigned char* x, int64_t x_rows, int64_t row_bytes,
+                      const int64_t* index, int64_t n) nogil
     void act_forward_f32(float* y, const float* x, int64_t n, int act, const ActParams& p) nogil
     void act_forward_f64(double* y, const double* x, int64_t n, int act, const ActParams& p) nogil
     void act_backward_f32(float* dx, const float* dy, const float* x, const float* y, int64_t n, int act,
@@ -126,7 +128,9 @@ cdef extern from "kernels.h" namespace "fastnn":
     double sum_squares_f32(const float* const* bufs, const int64_t* sizes, int64_t count) nogil
     double sum_squares_f64(const double* const* bufs, const int64_t* sizes, int64_t count) nogil
     double max_abs_f32(const float* const* bufs, const int64_t* sizes, int64_t count) nogil
+    double nonfinite_probe_f32(const float* const* bufs, const int64_t* sizes, int64_t count) nogil
     double max_abs_f64(const double* const* bufs, const int64_t* sizes, int64_t count) nogil
+    double nonfinite_probe_f64(const double* const* bufs, const int64_t* sizes, int64_t count) nogil
     void scale_inplace_f32(float* x, int64_t n, double alpha) nogil
     void scale_inplace_f64(double* x, int64_t n, double alpha) nogil
     void clamp_inplace_f32(float* x, int64_t n, double lo, double hi) nogil

@@ -153,6 +153,26 @@ def test_max_abs_and_sum_squares_propagate_nan():
     assert math.isnan(native.sum_squares(bufs))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_all_finite_finds_every_non_finite_value(dtype, threads):
+    info = np.finfo(dtype)
+    sizes = [0, 1, 7, 63, 1029, LARGE]
+    assert native.all_finite([]) and reference.all_finite([])
+    for _ in threads():
+        clean = _bufs(dtype, sizes)
+        clean[3][:4] = [info.max, -info.max, info.tiny, 0.0]    # huge and tiny finite values stay finite
+        assert native.all_finite(clean) and reference.all_finite(clean)
+        for k, n in enumerate(sizes):
+            for i in sorted({0, n // 2, n - 1}) if n else []:
+                for bad in (np.nan, np.inf, -np.inf):
+                    bufs = [b.copy() for b in clean]
+                    bufs[k][i] = bad
+                    assert not native.all_finite(bufs), (n, i, bad)
+                    assert not reference.all_finite(bufs)
+    mixed = [np.ones(5, np.float32), np.array([1.0, np.inf])]           # dtypes may mix
+    assert not native.all_finite(mixed) and native.all_finite(mixed[:1])
+
+
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_scale_and_clamp(n, dtype):
@@ -275,3 +295,38 @@ def test_tensor_list_and_adam_step_multi_reject_bad_rows():
             kernels.adam_step_multi(kernels.tensor_list([(a32,) * 4 + (None,)]), lr=0.1, beta1=0.9, beta2=0.9,
                                     eps=1e-8, weight_decay=0.0, decoupled=False, bias_corrections1=[],
                                     bias_corrections2=[0.1])
+
+
+# ------------------------------------------------------------------------------ mini-batch gathering
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8])
+@pytest.mark.parametrize("row_shape", [(), (1,), (7,), (3, 5), (784,)])
+def test_take_rows_matches_numpy_for_any_thread_count(dtype, row_shape, threads):
+    rng = np.random.default_rng(0)
+    x = (rng.random((1029,) + row_shape) * 100).astype(dtype)
+    for n in [0, 1, 5, 1029, 3000]:                         # 3000 rows: repeats, and threaded for wide rows
+        index = rng.integers(0, len(x), n)
+        want = x[index]
+        for _ in threads():
+            for kernels in (native, reference):
+                out = np.full((n,) + row_shape, 7, dtype)
+                assert kernels.take_rows(x, index, out) is out
+                np.testing.assert_array_equal(out, want)
+
+
+def test_take_rows_rejects_bad_index_and_out():
+    x = np.arange(12.0).reshape(4, 3)
+    for kernels in (native, reference):
+        for bad in (4, -1, 2 ** 40):
+            with pytest.raises(IndexError, match=f"index {bad} at position 1"):
+                kernels.take_rows(x, np.array([0, bad, 1]), np.empty((3, 3)))
+        with pytest.raises(IndexError):
+            kernels.take_rows(np.empty((0, 3)), np.array([0]), np.empty((1, 3)))
+        with pytest.raises(ValueError, match="dtype"):
+            kernels.take_rows(x, np.array([0]), np.empty((1, 3), np.float32))
+        with pytest.raises(ValueError, match="rows of shape"):
+            kernels.take_rows(x, np.array([0]), np.empty((1, 2)))
+    with pytest.raises(ValueError, match="out has shape"):
+        native.take_rows(x, np.array([0, 1]), np.empty((1, 3)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        native.take_rows(x, np.array([0]), np.empty((1, 6))[:, ::2])

@@ -2,6 +2,8 @@
 allocating ``out`` when needed and making one call into the C++ extension."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _native
@@ -264,6 +266,31 @@ def sum_squares(buffers):
     if not buffers:
         return 0.0
     return _native.buffers_reduce([b.reshape(-1) for b in buffers], buffers[0].dtype.name, True)
+
+
+def _row_bytes(a):
+    """a (C-contiguous, ndim >= 1) as a (rows, bytes per row) uint8 view."""
+    return a.reshape(a.shape[0], math.prod(a.shape[1:])).view(np.uint8)
+
+
+def take_rows(x, index, out):
+    """out[r] = x[index[r]] along the first axis (x and out C-contiguous, same dtype); IndexError
+    for an index outside [0, len(x))."""
+    if x.dtype != out.dtype or x.shape[1:] != out.shape[1:]:
+        raise ValueError(f"take_rows: out has dtype {out.dtype} and rows of shape {out.shape[1:]}, x has "
+                         f"{x.dtype} and {x.shape[1:]}")
+    if not (x.flags.c_contiguous and out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError("take_rows: x and out must be C-contiguous and out writeable")
+    _native.take_rows(_row_bytes(x), index, _row_bytes(out))
+    return out
+
+
+def all_finite(buffers):
+    """True when every element of every buffer is finite (one pass, any mix of float dtypes)."""
+    groups = {}
+    for b in buffers:
+        groups.setdefault(b.dtype, []).append(b.reshape(-1))
+    return all(_native.buffers_reduce(g, dt.name, False, True) == 0.0 for dt, g in groups.items())
 
 
 def max_abs(buffers):

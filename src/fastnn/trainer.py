@@ -16,8 +16,8 @@ before the step, so on ``TrainingDivergedError`` the parameters are still the la
 ones; running statistics and random-step counters, which the failed forward changed,
 are restored from a per-step snapshot (a few small arrays). The error names the epoch,
 the step and the first top-level layer whose output is non-finite (that batch's forward
-re-run layer by layer). The gradient check costs one BLAS dot product per gradient
-array (``_all_finite``), a few percent of a step at batch 32.
+re-run layer by layer). The gradient check is one native pass over every gradient
+(``all_finite``: a subtract and an add per vector), ~1-2 % of a step at batch 32.
 
 Logged per epoch: loss (mean over samples of the training-mode batch losses, plus the
 L1/L2 penalty; per sample also for reduction="sum"), the metrics (running over the epoch's batches), val_loss and val_<metric>
@@ -149,7 +149,9 @@ def current_lr(optimizer):
 
 
 class _Batches:
-    """Mini-batches ``np.take``n from (X, y) into two reused buffers, in a given row order."""
+    """Mini-batches gathered from (X, y) into two reused buffers, in a given row order. X's rows
+    go through ``take_rows`` (prefetched, threaded for large batches): 81 -> 57 us at batch
+    128 and 343 -> 118 us at 512 from 60000x784 float32 (np.take vs take_rows, 2 threads)."""
 
     def __init__(self, X, y, batch_size):
         b = min(batch_size, len(X))
@@ -162,8 +164,8 @@ class _Batches:
         for i in range(0, len(order), b):
             idx = order[i:i + b]
             xb, yb = self.xb[:len(idx)], self.yb[:len(idx)]
-            np.take(self.X, idx, axis=0, out=xb)
-            np.take(self.y, idx, axis=0, out=yb)
+            kernels().take_rows(self.X, idx, xb)
+            np.take(self.y, idx, axis=0, out=yb)      # a few bytes per row: NumPy's call is cheaper
             yield xb, yb
 
 
@@ -198,10 +200,8 @@ def _all_finite(flat_arrays):
 
 
 def _grads_finite(flat_grads):
-    """_all_finite for the gradients: one native Σg² over every buffer (float64 accumulation,
-    so float32 gradients cannot overflow it), the exact per-array check only if it is not finite."""
-    total = kernels().sum_squares(flat_grads) if flat_grads else 0.0
-    return math.isfinite(total) or _all_finite(flat_grads)
+    """Every gradient element finite? One kernel call over all the buffers."""
+    return kernels().all_finite(flat_grads)
 
 
 def _is_matrix(name, param):

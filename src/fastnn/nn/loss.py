@@ -18,6 +18,8 @@ __all__ = ["MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "HuberLoss"]
 
 def first_label_out_of_range(labels, n_classes):
     """Index of the first integer label outside [0, n_classes), or None."""
+    if labels.size == 0 or (labels.min() >= 0 and labels.max() < n_classes):    # the common case: two reductions
+        return None
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
     return int(bad[0]) if bad.size else None
 

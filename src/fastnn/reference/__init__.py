@@ -9,3 +9,4 @@ from .activation import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .data import *  # noqa: F401,F403

@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = [
     "sgd_step", "adagrad_step", "adadelta_step", "rmsprop_step", "adam_step", "tensor_list", "adam_step_multi",
-    "sum_squares", "max_abs", "scale_inplace", "clamp_inplace", "renorm_rows",
+    "sum_squares", "all_finite", "max_abs", "scale_inplace", "clamp_inplace", "renorm_rows",
     "l1_penalty_grad", "l2_penalty_grad",
 ]
 
@@ -127,6 +127,11 @@ def sum_squares(buffers):
         x = b.reshape(-1).astype(np.float64, copy=False)
         total += float(np.dot(x, x))
     return total
+
+
+def all_finite(buffers):
+    """True when every element of every buffer is finite."""
+    return all(bool(np.isfinite(b).all()) for b in buffers)
 
 
 def max_abs(buffers):

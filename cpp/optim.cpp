@@ -276,14 +276,22 @@ template <class T> double nonfinite_probe_impl(const T* const* bufs, const int64
     using V = Vec<T>;
     return blocked_reduce<AddOp>(sizes, count, [=](int64_t k, int64_t off, int64_t len) {
         const T* x = bufs[k] + off;
-        V a0 = V::zero(), a1 = V::zero();
+        constexpr int U = 8;  // independent accumulators: the add latency is hidden behind the loads
+        V a[U];
+        for (int u = 0; u < U; ++u) a[u] = V::zero();
         int64_t i = 0;
-        for (; i + 2 * V::W <= len; i += 2 * V::W) {
-            const V u = V::load(x + i), w = V::load(x + i + V::W);
-            a0 = a0 + (u - u);
-            a1 = a1 + (w - w);
+        for (; i + U * V::W <= len; i += U * V::W)
+#pragma GCC unroll 8
+            for (int u = 0; u < U; ++u) {
+                const V v = V::load(x + i + u * V::W);
+                a[u] = a[u] + (v - v);
+            }
+        for (; i + V::W <= len; i += V::W) {
+            const V v = V::load(x + i);
+            a[0] = a[0] + (v - v);
         }
-        T r = hsum(a0 + a1);
+        for (int u = 1; u < U; ++u) a[0] = a[0] + a[u];
+        T r = hsum(a[0]);
         for (; i < len; ++i) r += x[i] - x[i];
         return (double)r;
     });

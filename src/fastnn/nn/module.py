@@ -127,6 +127,9 @@ class Module:
 
     def __setattr__(self, name, value):
         d = self.__dict__
+        if name == "_ctx":                             # every forward saves its context: keep it cheap
+            d["_ctx"] = value
+            return
         if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
         if isinstance(value, (Parameter, Module)) or name in d["_parameters"] or name in d["_modules"]:

@@ -10,7 +10,8 @@
 // Arrays are flat (n elements, index = row-major position); y may alias x. Threads take
 // contiguous index ranges; the bits depend only on the index, so any split is the same.
 // The mask is made kRngBlock elements (one vector of hash words) at a time where rng.h
-// has a vector form, from an even index; an odd first element and the tail are scalar.
+// has a vector form, from an even index; an odd first element and the tail are scalar
+// (rng.h dropout_range).
 #include "kernels.h"
 #include "parallel.h"
 #include "rng.h"
@@ -26,33 +27,9 @@ constexpr int64_t kGrain = int64_t(1) << 15;  // elements per thread, at least
 
 template <class T>
 void dropout_impl(T* y, const T* x, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep32, double scale) {
-    using V = Vec<T>;
-    const T s = T(scale);
-    const V vs = V::set1(s);
-    if (keep32 >= (uint64_t(1) << 32)) {  // p = 0: every element kept
-        split_range(n, threads_for(n, kGrain), [&](int64_t i0, int64_t i1) {
-            int64_t i = i0;
-            for (; i + V::W <= i1; i += V::W) (V::load(x + i) * vs).store(y + i);
-            for (; i < i1; ++i) y[i] = x[i] * s;
-        });
-        return;
-    }
     const uint64_t key = rng_key(seed, stream);
-    split_range(n, threads_for(n, kGrain), [&](int64_t i0, int64_t i1) {
-        int64_t i = i0;
-        auto scalar = [&](int64_t e) { y[e] = rng_bits32(key, e) < keep32 ? x[e] * s : T(0); };
-#ifdef FASTNN_HAVE_RNG_BLOCK
-        if ((i & 1) && i < i1) scalar(i++);
-        const V zero = V::zero();
-        for (; i + kRngBlock <= i1; i += kRngBlock) {
-            typename V::Mask m[kRngBlock / V::W];
-            rng_keep_block<T>(key + (uint64_t)(i >> 1) * kRngGolden, keep32, m);
-            for (int64_t b = 0; b < kRngBlock / V::W; ++b)
-                select(m[b], V::load(x + i + b * V::W) * vs, zero).store(y + i + b * V::W);
-        }
-#endif
-        for (; i < i1; ++i) scalar(i);
-    });
+    split_range(n, threads_for(n, kGrain),
+                [&](int64_t i0, int64_t i1) { dropout_range(y, x, i0, i1, key, keep32, T(scale)); });
 }
 
 // a·b kept as a separate rounding: the reference computes lower + d·u without FMA.

@@ -13,6 +13,7 @@
 
 #include "activation.h"
 #include "gemm/gemm.h"
+#include "norm.h"
 #include "optim.h"
 
 #define FASTNN_KERNELS(X)                                                                    \
@@ -35,14 +36,14 @@
     X(void, dropout_backward_f64, (double* dx, const double* dy, int64_t n, uint64_t seed, uint64_t stream, uint64_t keep32, double scale), (dx, dy, n, seed, stream, keep32, scale)) \
     X(void, rrelu_slopes_f64, (double* out, int64_t n, double lower, double upper, uint64_t seed, uint64_t stream), (out, n, lower, upper, seed, stream)) \
     /* norm.cpp: BatchNorm / LayerNorm, (B, F) row-major */ \
-    X(void, batchnorm_forward_f32, (float* y, float* mean, float* invstd, const float* x, const float* gamma, const float* beta, int64_t B, int64_t F, double eps, float* running_mean, float* running_var, double momentum), (y, mean, invstd, x, gamma, beta, B, F, eps, running_mean, running_var, momentum)) \
+    X(void, batchnorm_forward_f32, (float* y, float* mean, float* invstd, const float* x, const float* gamma, const float* beta, int64_t B, int64_t F, double eps, float* running_mean, float* running_var, double momentum, const BnPost& post), (y, mean, invstd, x, gamma, beta, B, F, eps, running_mean, running_var, momentum, post)) \
     X(void, batchnorm_inference_f32, (float* y, const float* x, const float* mean, const float* var, const float* gamma, const float* beta, int64_t B, int64_t F, double eps), (y, x, mean, var, gamma, beta, B, F, eps)) \
-    X(void, batchnorm_backward_f32, (float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean, const float* invstd, const float* gamma, int64_t B, int64_t F), (dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F)) \
+    X(void, batchnorm_backward_f32, (float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean, const float* invstd, const float* gamma, int64_t B, int64_t F, const float* post_y, double post_scale), (dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F, post_y, post_scale)) \
     X(void, layernorm_forward_f32, (float* y, float* mean, float* invstd, const float* x, const float* gamma, const float* beta, int64_t B, int64_t F, double eps), (y, mean, invstd, x, gamma, beta, B, F, eps)) \
     X(void, layernorm_backward_f32, (float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean, const float* invstd, const float* gamma, int64_t B, int64_t F), (dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F)) \
-    X(void, batchnorm_forward_f64, (double* y, double* mean, double* invstd, const double* x, const double* gamma, const double* beta, int64_t B, int64_t F, double eps, double* running_mean, double* running_var, double momentum), (y, mean, invstd, x, gamma, beta, B, F, eps, running_mean, running_var, momentum)) \
+    X(void, batchnorm_forward_f64, (double* y, double* mean, double* invstd, const double* x, const double* gamma, const double* beta, int64_t B, int64_t F, double eps, double* running_mean, double* running_var, double momentum, const BnPost& post), (y, mean, invstd, x, gamma, beta, B, F, eps, running_mean, running_var, momentum, post)) \
     X(void, batchnorm_inference_f64, (double* y, const double* x, const double* mean, const double* var, const double* gamma, const double* beta, int64_t B, int64_t F, double eps), (y, x, mean, var, gamma, beta, B, F, eps)) \
-    X(void, batchnorm_backward_f64, (double* dx, double* dgamma, double* dbeta, const double* dy, const double* x, const double* mean, const double* invstd, const double* gamma, int64_t B, int64_t F), (dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F)) \
+    X(void, batchnorm_backward_f64, (double* dx, double* dgamma, double* dbeta, const double* dy, const double* x, const double* mean, const double* invstd, const double* gamma, int64_t B, int64_t F, const double* post_y, double post_scale), (dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F, post_y, post_scale)) \
     X(void, layernorm_forward_f64, (double* y, double* mean, double* invstd, const double* x, const double* gamma, const double* beta, int64_t B, int64_t F, double eps), (y, mean, invstd, x, gamma, beta, B, F, eps)) \
     X(void, layernorm_backward_f64, (double* dx, double* dgamma, double* dbeta, const double* dy, const double* x, const double* mean, const double* invstd, const double* gamma, int64_t B, int64_t F), (dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F)) \
     /* loss.cpp: fused losses; return the reduced loss, write grad when not null */ \

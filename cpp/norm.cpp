@@ -20,6 +20,8 @@
 // gradients split the F columns into fixed 64-column blocks (rows added in order
 // 0..B−1); LayerNorm rows are split across threads, each row summed in 8 fixed lanes.
 #include "kernels.h"
+#include "parallel.h"
+#include "rng.h"
 #include "simd.h"
 #include "threading.h"
 
@@ -57,7 +59,10 @@ template <class F> inline double lane_sum(int64_t n, const F& f) {
 
 template <class T>
 void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,
-                            int64_t F, double eps, T* running_mean, T* running_var, double momentum) {
+                            int64_t F, double eps, T* running_mean, T* running_var, double momentum,
+                            const BnPost& post) {
+    using V = Vec<T>;
+    const uint64_t key = post.dropout ? rng_key(post.seed, post.stream) : 0;
     for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
         const int64_t w = c1 - c0;
         double s[kCols], q[kCols];
@@ -82,8 +87,26 @@ void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
             if (running_var && B > 1)
                 running_var[c0 + j] = T((1 - momentum) * (double)running_var[c0 + j] + momentum * (q[j] / (double)(B - 1)));
         }
-        for (int64_t r = 0; r < B; ++r)
-            for (int64_t j = 0; j < w; ++j) y[r * F + c0 + j] = (x[r * F + c0 + j] - m[j]) * a[j] + sh[j];
+        // y = (x − μ)·a + β as one FMA per element in Vec code for every variant, so the
+        // fused ReLU / dropout see exactly the values the unfused kernels would read.
+        const bool relu = post.relu;
+        for (int64_t r = 0; r < B; ++r) {
+            const T* xr = x + r * F + c0;
+            T* yr = y + r * F + c0;
+            int64_t j = 0;
+            for (; j + V::W <= w; j += V::W) {
+                V v = fmadd(V::load(xr + j) - V::load(m + j), V::load(a + j), V::load(sh + j));
+                if (relu) v = vmax(V::zero(), v);
+                v.store(yr + j);
+            }
+            if (j < w) {
+                const int n = (int)(w - j);
+                V v = fmadd(V::load_n(xr + j, n) - V::load_n(m + j, n), V::load_n(a + j, n), V::load_n(sh + j, n));
+                if (relu) v = vmax(V::zero(), v);
+                v.store_n(yr + j, n);
+            }
+            if (post.dropout) dropout_range(y, y, r * F + c0, r * F + c1, key, post.keep32, T(post.scale));
+        }
     });
 }
 
@@ -106,7 +129,25 @@ void batchnorm_inference_impl(T* y, const T* x, const T* mean, const T* var, con
 
 template <class T>
 void batchnorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean, const T* invstd,
-                             const T* gamma, int64_t B, int64_t F) {
+                             const T* gamma, int64_t B, int64_t F, const T* post_y, double post_scale) {
+    if (post_y) {
+        // The fused ReLU / dropout backward first, into dx: g' = g·scale where y > 0, else 0
+        // (the dropout kernel's g·scale and the ReLU kernel's select, composed); then the
+        // BatchNorm backward reads g' from dx (dx may alias dy).
+        using V = Vec<T>;
+        const T s = T(post_scale);
+        const V vs = V::set1(s), zero = V::zero();
+        split_range(B * F, threads_for(B * F, kGrain), [&](int64_t i0, int64_t i1) {
+            int64_t i = i0;
+            for (; i + V::W <= i1; i += V::W)
+                select(cmp_gt(V::load(post_y + i), zero), V::load(dy + i) * vs, zero).store(dx + i);
+            if (i < i1) {
+                const int n = (int)(i1 - i);
+                select(cmp_gt(V::load_n(post_y + i, n), zero), V::load_n(dy + i, n) * vs, zero).store_n(dx + i, n);
+            }
+        });
+        dy = dx;
+    }
     for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
         const int64_t w = c1 - c0;
         double sg[kCols], sgx[kCols];
@@ -198,16 +239,19 @@ void layernorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x
 
 #define FASTNN_NORM_KERNELS(T, sfx)                                                                                  \
     void batchnorm_forward_##sfx(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,   \
-                                 int64_t F, double eps, T* running_mean, T* running_var, double momentum) {        \
-        batchnorm_forward_impl(y, mean, invstd, x, gamma, beta, B, F, eps, running_mean, running_var, momentum);   \
+                                 int64_t F, double eps, T* running_mean, T* running_var, double momentum,          \
+                                 const BnPost& post) {                                                             \
+        batchnorm_forward_impl(y, mean, invstd, x, gamma, beta, B, F, eps, running_mean, running_var, momentum,    \
+                               post);                                                                              \
     }                                                                                                              \
     void batchnorm_inference_##sfx(T* y, const T* x, const T* mean, const T* var, const T* gamma, const T* beta,   \
                                    int64_t B, int64_t F, double eps) {                                             \
         batchnorm_inference_impl(y, x, mean, var, gamma, beta, B, F, eps);                                         \
     }                                                                                                              \
     void batchnorm_backward_##sfx(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean,              \
-                                  const T* invstd, const T* gamma, int64_t B, int64_t F) {                         \
-        batchnorm_backward_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F);                              \
+                                  const T* invstd, const T* gamma, int64_t B, int64_t F, const T* post_y,          \
+                                  double post_scale) {                                                             \
+        batchnorm_backward_impl(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, B, F, post_y, post_scale);          \
     }                                                                                                              \
     void layernorm_forward_##sfx(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,   \
                                  int64_t F, double eps) {                                                          \

@@ -110,5 +110,34 @@ template <> FASTNN_INLINE void rng_keep_block<double>(uint64_t z0, uint64_t keep
 #define FASTNN_HAVE_RNG_BLOCK 1
 #endif
 
+// Dropout over the flat indices [i0, i1) of arrays y and x (y may be x): y[i] = x[i]·s if
+// element i is kept, else 0; keep32 ≥ 2^32 keeps every element. Blocks of kRngBlock from
+// an even index where a vector form exists; an odd first element and the tail are
+// scalar. The one definition of the dropout bits, shared by the dropout kernels and the
+// fused BatchNorm → ReLU → Dropout pass (norm.cpp), so both give the same bits.
+template <class T>
+inline void dropout_range(T* y, const T* x, int64_t i0, int64_t i1, uint64_t key, uint64_t keep32, T s) {
+    using V = Vec<T>;
+    const V vs = V::set1(s);
+    int64_t i = i0;
+    if (keep32 >= (uint64_t(1) << 32)) {
+        for (; i + V::W <= i1; i += V::W) (V::load(x + i) * vs).store(y + i);
+        for (; i < i1; ++i) y[i] = x[i] * s;
+        return;
+    }
+    auto scalar = [&](int64_t e) { y[e] = rng_bits32(key, e) < keep32 ? x[e] * s : T(0); };
+#ifdef FASTNN_HAVE_RNG_BLOCK
+    if ((i & 1) && i < i1) scalar(i++);
+    const V zero = V::zero();
+    for (; i + kRngBlock <= i1; i += kRngBlock) {
+        typename V::Mask m[kRngBlock / V::W];
+        rng_keep_block<T>(key + (uint64_t)(i >> 1) * kRngGolden, keep32, m);
+        for (int64_t b = 0; b < kRngBlock / V::W; ++b)
+            select(m[b], V::load(x + i + b * V::W) * vs, zero).store(y + i + b * V::W);
+    }
+#endif
+    for (; i < i1; ++i) scalar(i);
+}
+
 }  // namespace FASTNN_ISA_NS
 }  // namespace fastnn

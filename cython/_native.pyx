@@ -194,13 +194,17 @@ def norm_forward(const floating[:, ::1] x,       # IN  B×F
                  double eps, bint layer,
                  floating[::1] running_mean=None,  # IN/OUT F, or None (batch only)
                  floating[::1] running_var=None,   # IN/OUT F, or None (batch only)
-                 double momentum=0.0):
+                 double momentum=0.0,
+                 bint relu=False, bint dropout=False,  # fused after BatchNorm (batch only)
+                 uint64_t seed=0, uint64_t stream=0, uint64_t keep32=0, double scale=1.0):
     if x.shape[0] == 0 or x.shape[1] == 0:
         return
     cdef const floating* pg = ptr_or_null(gamma)
     cdef const floating* pb = ptr_or_null(beta)
     cdef floating* prm = out_ptr_or_null(running_mean)
     cdef floating* prv = out_ptr_or_null(running_var)
+    cdef k.BnPost post
+    post.relu, post.dropout, post.seed, post.stream, post.keep32, post.scale = relu, dropout, seed, stream, keep32, scale
     with nogil:
         if floating is float:
             if layer:
@@ -208,14 +212,14 @@ def norm_forward(const floating[:, ::1] x,       # IN  B×F
                                         pb, x.shape[0], x.shape[1], eps)
             else:
                 k.batchnorm_forward_f32(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
-                                        pb, x.shape[0], x.shape[1], eps, prm, prv, momentum)
+                                        pb, x.shape[0], x.shape[1], eps, prm, prv, momentum, post)
         else:
             if layer:
                 k.layernorm_forward_f64(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
                                         pb, x.shape[0], x.shape[1], eps)
             else:
                 k.batchnorm_forward_f64(&y[0, 0], &mean[0], &invstd[0], &x[0, 0], pg,
-                                        pb, x.shape[0], x.shape[1], eps, prm, prv, momentum)
+                                        pb, x.shape[0], x.shape[1], eps, prm, prv, momentum, post)
 
 
 def batchnorm_inference(const floating[:, ::1] x,   # IN  B×F
@@ -246,10 +250,16 @@ def norm_backward(const floating[:, ::1] dy,     # IN  B×F
                   floating[::1] dgamma,          # IN/OUT F accumulated, or None
                   floating[::1] dbeta,           # IN/OUT F accumulated, or None
                   floating[:, ::1] dx,           # OUT B×F (may be dy)
-                  bint layer):
+                  bint layer,
+                  const floating[:, ::1] post_y=None,   # IN B×F fused BatchNorm output, or None
+                  double post_scale=1.0):
     for name, v in (("grad_gamma", dgamma), ("grad_beta", dbeta)):
         if v is not None and v.shape[0] != dy.shape[1]:
             raise ValueError(f"{name} has length {v.shape[0]}, grad_y has {dy.shape[1]} features")
+    if post_y is not None and (post_y.shape[0] != dy.shape[0] or post_y.shape[1] != dy.shape[1]):
+        raise ValueError(f"y has shape ({post_y.shape[0]}, {post_y.shape[1]}), grad_y "
+                         f"({dy.shape[0]}, {dy.shape[1]})")
+    cdef const floating* ppy = &post_y[0, 0] if post_y is not None and dy.shape[0] > 0 and dy.shape[1] > 0 else NULL
     if dy.shape[0] == 0 or dy.shape[1] == 0:
         return
     cdef const floating* pg = ptr_or_null(gamma)
@@ -262,14 +272,16 @@ def norm_backward(const floating[:, ::1] dy,     # IN  B×F
                                          &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1])
             else:
                 k.batchnorm_backward_f32(&dx[0, 0], pdg, pdb, &dy[0, 0],
-                                         &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1])
+                                         &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1],
+                                         ppy, post_scale)
         else:
             if layer:
                 k.layernorm_backward_f64(&dx[0, 0], pdg, pdb, &dy[0, 0],
                                          &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1])
             else:
                 k.batchnorm_backward_f64(&dx[0, 0], pdg, pdb, &dy[0, 0],
-                                         &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1])
+                                         &x[0, 0], &mean[0], &invstd[0], pg, dy.shape[0], dy.shape[1],
+                                         ppy, post_scale)
 
 
 # ---------------------------------------------------------------- losses (cpp/loss.cpp)

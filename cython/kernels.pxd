@@ -62,22 +62,24 @@ cdef extern from "kernels.h" namespace "fastnn":
     void rrelu_slopes_f64(double* out, int64_t n, double lower, double upper, uint64_t seed, uint64_t stream) nogil
     void batchnorm_forward_f32(float* y, float* mean, float* invstd, const float* x, const float* gamma, const float* beta,
                               int64_t B, int64_t F, double eps, float* running_mean, float* running_var,
-                              double momentum) nogil
+                              double momentum, const BnPost& post) nogil
     void batchnorm_inference_f32(float* y, const float* x, const float* mean, const float* var, const float* gamma,
                                 const float* beta, int64_t B, int64_t F, double eps) nogil
     void batchnorm_backward_f32(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
-                               const float* invstd, const float* gamma, int64_t B, int64_t F) nogil
+                               const float* invstd, const float* gamma, int64_t B, int64_t F, const float* post_y,
+                               double post_scale) nogil
     void layernorm_forward_f32(float* y, float* mean, float* invstd, const float* x, const float* gamma, const float* beta,
                               int64_t B, int64_t F, double eps) nogil
     void layernorm_backward_f32(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                                const float* invstd, const float* gamma, int64_t B, int64_t F) nogil
     void batchnorm_forward_f64(double* y, double* mean, double* invstd, const double* x, const double* gamma, const double* beta,
                               int64_t B, int64_t F, double eps, double* running_mean, double* running_var,
-                              double momentum) nogil
+                              double momentum, const BnPost& post) nogil
     void batchnorm_inference_f64(double* y, const double* x, const double* mean, const double* var, const double* gamma,
                                 const double* beta, int64_t B, int64_t F, double eps) nogil
     void batchnorm_backward_f64(double* dx, double* dgamma, double* dbeta, const double* dy, const double* x, const double* mean,
-                               const double* invstd, const double* gamma, int64_t B, int64_t F) nogil
+                               const double* invstd, const double* gamma, int64_t B, int64_t F, const double* post_y,
+                               double post_scale) nogil
     void layernorm_forward_f64(double* y, double* mean, double* invstd, const double* x, const double* gamma, const double* beta,
                               int64_t B, int64_t F, double eps) nogil
     void layernorm_backward_f64(double* dx, double* dgamma, double* dbeta, const double* dy, const double* x, const double* mean,
@@ -96,6 +98,13 @@ cdef extern from "kernels.h" namespace "fastnn":
     double mse_loss_f64(double* grad, const double* pred, const double* target, int64_t n, int mean) nogil
     double bce_with_logits_f64(double* grad, const double* pred, const double* target, int64_t n, int mean) nogil
     double huber_loss_f64(double* grad, const double* pred, const double* target, int64_t n, double delta, int mean) nogil
+
+
+cdef extern from "norm.h" namespace "fastnn":
+    cdef struct BnPost:
+        int relu, dropout
+        uint64_t seed, stream, keep32
+        double scale
 
 
 cdef extern from "optim.h" namespace "fastnn":

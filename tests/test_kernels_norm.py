@@ -137,3 +137,28 @@ def test_threads_bitwise_equal(kind, dtype):
         return y, mean, invstd, dx, dg, db
 
     bitwise_same_for_threads(run)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("dropout", [None, (0.25, 4 / 3, 5, 9), (0.0, 0.5, 1, 2)])
+def test_batchnorm_fused_relu_dropout_matches_reference(isa, dropout, dtype):  # noqa: F811
+    rtol, atol = TOL[dtype]
+    x, g, gamma, beta = _data((37, 131), dtype, seed=7)
+    y, mean, invstd = _kernels.batchnorm_forward(x, gamma, beta, 1e-5, relu=True, dropout=dropout)
+    y_r, _, _ = reference.batchnorm_forward(*_f64(x, gamma, beta), 1e-5, relu=True, dropout=dropout)
+    assert_close(y, y_r, rtol, atol * 10, "y")
+    np.testing.assert_array_equal(y > 0, y_r > 0)                         # same ReLU and dropout masks
+    dg, db = np.zeros(131, dtype), np.zeros(131, dtype)
+    dg_r, db_r = np.zeros(131), np.zeros(131)
+    scale = 1.0 if dropout is None else dropout[1]
+    dx = _kernels.batchnorm_backward(g, x, mean, invstd, gamma, dg, db, y=y, scale=scale)
+    dx_r = reference.batchnorm_backward(*_f64(g, x, mean, invstd, gamma), dg_r, db_r, y=y.astype(np.float64),
+                                        scale=scale)
+    gscale = float(np.abs(g).sum(axis=0).max()) * 2
+    assert_close(dx, dx_r, rtol * 10, atol * 100 * gscale, "dx")
+    assert_close(dg, dg_r, rtol * 10, atol * 10 * gscale, "grad_gamma")
+    assert_close(db, db_r, rtol * 10, atol * 10 * gscale, "grad_beta")
+    with pytest.raises(ValueError, match="only after relu"):
+        _kernels.batchnorm_forward(x, gamma, beta, 1e-5, dropout=(0.5, 2.0, 1, 1))
+    with pytest.raises(ValueError, match="only after relu"):
+        reference.batchnorm_forward(x, gamma, beta, 1e-5, dropout=(0.5, 2.0, 1, 1))

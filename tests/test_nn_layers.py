@@ -396,6 +396,72 @@ def test_sequential_fuses_only_plain_linear_and_stateless_activations(backend):
         seq.append(np.tanh)
 
 
+def _bn_chain(f, dtype, p, mode, affine):
+    bn = nn.BatchNorm1d(f, affine=affine, dtype=dtype)
+    if affine:
+        bn.weight.data[...] = np.linspace(-1.5, 2.0, f)
+        bn.bias.data[...] = np.linspace(0.5, -0.5, f)
+    mods = [bn, nn.ReLU()] + ([] if p is None else [nn.Dropout(p, mode=mode, seed=11)])
+    return mods
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p,mode", [(None, None), (0.3, "inverted"), (0.0, "inverted"), (1.0, "inverted"),
+                                    (0.5, "classic")])
+@pytest.mark.parametrize("shape", [(7, 5), (6, 67), (33, 1029)])  # odd widths: rows start at odd indices
+def test_sequential_batchnorm_relu_dropout_fusion_equals_unfused_chain(backend, threads, shape, p, mode, dtype):
+    b, f = shape
+    fused = _bn_chain(f, dtype, p, mode, affine=True)
+    plain = _bn_chain(f, dtype, p, mode, affine=True)
+    seq = nn.Sequential(*fused)
+    assert len(seq._build_plan()) == 1                                    # one fused entry
+    for step in range(3):
+        x = _x(b, f, dtype, seed=step, scale=2.0) + 0.3
+        g = _x(b, f, dtype, seed=10 + step)
+        for train in (True, False):
+            seq.train(train)
+            for m in plain:
+                m.train(train)
+            for _ in threads():
+                y = seq.forward(x).copy()
+                assert seq._ctx == [train and (p is None or p < 1.0)]          # the fused kernel ran
+                gx = seq.backward(g).copy()
+                h = x
+                for m in plain:
+                    h = m.forward(h)
+                y_ref = h.copy()
+                gh = g
+                for m in reversed(plain):
+                    gh = m.backward(gh)
+                np.testing.assert_array_equal(y, y_ref)
+                np.testing.assert_array_equal(gx, gh)
+            for a, r in zip(fused[0].parameters(), plain[0].parameters()):
+                np.testing.assert_array_equal(a.grad, r.grad)
+            for (name, a), (_, r) in zip(fused[0].named_buffers(), plain[0].named_buffers()):
+                np.testing.assert_array_equal(a, r, err_msg=name)
+            if p is not None:
+                assert fused[2]._step == plain[2]._step                  # the dropout stream advanced alike
+
+
+def test_batchnorm_relu_dropout_fusion_only_in_the_right_pattern(backend):
+    relu_lin = nn.Sequential(nn.BatchNorm1d(3), nn.LeakyReLU(), nn.Dropout(0.2))
+    assert [f is None for _, f in relu_lin._build_plan()] == [True, True, True]
+    drop_first = nn.Sequential(nn.BatchNorm1d(3), nn.Dropout(0.2), nn.ReLU())
+    assert [f is None for _, f in drop_first._build_plan()] == [True, True, True]
+    seq = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2), nn.ReLU())
+    plan = seq._build_plan()
+    assert len(plan) == 3 and plan[1][1][1] is None and isinstance(plan[2][1], nn.ReLU)
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(ValueError, match="training"):
+        bn.eval()._forward(_x(2, 3, F32), relu=True)
+
+
+def test_gradcheck_fused_batchnorm_relu(backend):
+    seq = nn.Sequential(nn.BatchNorm1d(4, dtype=F64), nn.ReLU())
+    seq[0].weight.data[...] = [1.0, -0.5, 2.0, 0.7]
+    gradcheck(seq, _x(6, 4, F64, scale=2.0) + 0.1)
+
+
 # ------------------------------------------------------------------------------ Linear, Maxout, GLU, Residual
 
 def test_linear_default_init_and_rng(backend):

@@ -117,21 +117,33 @@ _NORM_BACKWARD = _by_dtype(_native.norm_backward)
 _BN_INFERENCE = _by_dtype(_native.batchnorm_inference)
 
 
-def _norm_forward(x, gamma, beta, eps, out, layer, running_mean=None, running_var=None, momentum=0.0):
+def _norm_forward(x, gamma, beta, eps, out, layer, running_mean=None, running_var=None, momentum=0.0, relu=False,
+                  dropout=None):
     if out is None:
         out = np.empty_like(x)
     n = x.shape[0] if layer else x.shape[1]
     mean = np.empty(n, dtype=x.dtype)
     invstd = np.empty(n, dtype=x.dtype)
-    _NORM_FORWARD[x.dtype](x, out, mean, invstd, gamma, beta, float(eps), layer, running_mean, running_var,
-                           float(momentum))
+    if dropout is None:
+        _NORM_FORWARD[x.dtype](x, out, mean, invstd, gamma, beta, float(eps), layer, running_mean, running_var,
+                               float(momentum), relu)
+    else:
+        p, scale, seed, stream = dropout
+        _NORM_FORWARD[x.dtype](x, out, mean, invstd, gamma, beta, float(eps), layer, running_mean, running_var,
+                               float(momentum), relu, True, int(seed) & _U64, int(stream) & _U64, _keep32(p),
+                               float(scale))
     return out, mean, invstd
 
 
-def batchnorm_forward(x, gamma, beta, eps, out=None, running_mean=None, running_var=None, momentum=0.1):
+def batchnorm_forward(x, gamma, beta, eps, out=None, running_mean=None, running_var=None, momentum=0.1, relu=False,
+                      dropout=None):
     """Training BatchNorm over the batch axis (biased σ²); returns (y, mean (F,), invstd (F,)).
-    running_mean/running_var (when given) ← (1 − momentum)·running + momentum·(μ, unbiased σ²)."""
-    return _norm_forward(x, gamma, beta, eps, out, False, running_mean, running_var, momentum)
+    running_mean/running_var (when given) ← (1 − momentum)·running + momentum·(μ, unbiased σ²).
+    relu: y = max(0, y); dropout (p, scale, seed, stream), only with relu: then
+    dropout_forward(y, p, scale, seed, stream). μ and invstd are the BatchNorm's."""
+    if dropout is not None and not relu:
+        raise ValueError("batchnorm_forward: dropout is fused only after relu")
+    return _norm_forward(x, gamma, beta, eps, out, False, running_mean, running_var, momentum, relu, dropout)
 
 
 def batchnorm_inference(x, mean, var, gamma, beta, eps, out=None):
@@ -142,11 +154,13 @@ def batchnorm_inference(x, mean, var, gamma, beta, eps, out=None):
     return out
 
 
-def batchnorm_backward(grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out=None):
-    """grad_x overwritten; grad_gamma += Σ_B g·x̂, grad_beta += Σ_B g (when not None)."""
+def batchnorm_backward(grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out=None, y=None, scale=1.0):
+    """grad_x overwritten; grad_gamma += Σ_B g·x̂, grad_beta += Σ_B g (when not None).
+    y (the output of a forward with relu, and dropout of ``scale``): grad_y·scale where
+    y > 0, else 0, is what reaches the BatchNorm."""
     if out is None:
         out = np.empty_like(grad_y)
-    _NORM_BACKWARD[x.dtype](grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out, False)
+    _NORM_BACKWARD[x.dtype](grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out, False, y, float(scale))
     return out
 
 

@@ -1,18 +1,24 @@
-"""Sequential (with Linear + activation fusion) and Residual.
+"""Sequential (with Linear + activation and BatchNorm + ReLU + Dropout fusion) and Residual.
 
 Design. Sequential runs its children in order and backward in reverse. A plain Linear
 (no activation of its own) directly followed by an element-wise activation module is run
 as one Linear with that activation in its GEMM epilogue; the activation module is then
-skipped in both passes. The result equals the unfused chain, and names, parameters and
-state dicts keep the unfused (PyTorch) layout. The plan is rebuilt when children change.
+skipped in both passes. A BatchNorm1d followed by a ReLU (and optionally a Dropout) is run,
+while the BatchNorm uses batch statistics, as one BatchNorm kernel that also applies the
+ReLU and the dropout mask (the Dropout's step counter advances as if it ran), and one
+backward kernel from the fused output; in eval mode the three run one by one. Results
+equal the unfused chain bit for bit, and names, parameters and state dicts keep the
+unfused (PyTorch) layout. The plan is rebuilt when children change.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .activation import Elementwise
+from .dropout import Dropout
 from .linear import Linear
 from .module import Module, check_grad, check_input
+from .normalization import BatchNorm1d
 
 __all__ = ["Sequential", "Residual"]
 
@@ -44,7 +50,8 @@ class Sequential(Module):
         return Sequential(*mods[index]) if isinstance(index, slice) else mods[index]
 
     def _build_plan(self):
-        """[(module, fused activation module or None)] in forward order."""
+        """[(module, fused)] in forward order: fused is None, the activation module fused
+        into a Linear, or the (ReLU, Dropout or None) modules fused into a BatchNorm1d."""
         mods, plan, i = list(self._modules.values()), [], 0
         while i < len(mods):
             m = mods[i]
@@ -52,6 +59,10 @@ class Sequential(Module):
             if type(m) is Linear and m._act is None and isinstance(nxt, Elementwise):
                 plan.append((m, nxt))
                 i += 2
+            elif type(m) is BatchNorm1d and isinstance(nxt, Elementwise) and nxt.fused_act() == ("relu", ()):
+                drop = mods[i + 2] if i + 2 < len(mods) and type(mods[i + 2]) is Dropout else None
+                plan.append((m, (nxt, drop)))
+                i += 2 if drop is None else 3
             else:
                 plan.append((m, None))
                 i += 1
@@ -60,17 +71,46 @@ class Sequential(Module):
     def forward(self, x):
         if self._plan is None:
             self._plan = self._build_plan()
-        for m, act in self._plan:
-            x = m.forward(x) if act is None else m._forward(x, act.fused_act())
-        self._ctx = True
+        ran_fused = []
+        for m, fused in self._plan:
+            if fused is None:
+                x = m.forward(x)
+            elif not isinstance(fused, tuple):
+                x = m._forward(x, fused.fused_act())
+            else:
+                x, used = self._bn_relu_dropout(m, fused[0], fused[1], x)
+                ran_fused.append(used)
+        self._ctx = ran_fused
         return x
+
+    @staticmethod
+    def _bn_relu_dropout(bn, relu, drop, x):
+        """(output, fused?) of BatchNorm1d → ReLU [→ Dropout]: one kernel while the BatchNorm
+        uses batch statistics, else the modules one by one."""
+        if not (bn.training or not bn.track_running_stats):
+            x = relu.forward(bn.forward(x))
+            return (x if drop is None else drop.forward(x)), False
+        dropout = None
+        if drop is not None:
+            plan = drop._plan()
+            if plan is not None:
+                if plan[1] <= 0.0:                     # scale 0 (classic p = 1): keep the chain's NaN semantics
+                    x = drop.forward(relu.forward(bn.forward(x)))
+                    return x, False
+                dropout = (plan[0], plan[1], drop.seed, drop._next_stream() if drop.training else 0)
+        return bn._forward(x, relu=True, dropout=dropout), True
 
     def backward(self, grad_output, need_input_grad=True):
         """grad of the input; need_input_grad=False (the input is data, e.g. in the trainer)
         lets a leading Linear skip its input-gradient GEMM and returns None."""
-        self._saved()
+        ran_fused = list(self._saved())
         first = self._plan[0][0] if self._plan else None
-        for m, _ in reversed(self._plan):
+        for m, fused in reversed(self._plan):
+            if isinstance(fused, tuple) and not ran_fused.pop():
+                relu, drop = fused
+                if drop is not None:
+                    grad_output = drop.backward(grad_output)
+                grad_output = relu.backward(grad_output)
             if m is first and not need_input_grad and isinstance(m, (Linear, Sequential)):
                 return m.backward(grad_output, need_input_grad=False)
             grad_output = m.backward(grad_output)

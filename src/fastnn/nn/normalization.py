@@ -48,6 +48,11 @@ class BatchNorm1d(Module):
         self.register_buffer("num_batches_tracked", np.array(0, np.int64) if track else None)
 
     def forward(self, x):
+        return self._forward(x)
+
+    def _forward(self, x, relu=False, dropout=None):
+        """forward, optionally with a ReLU and then a Dropout (p, scale, seed, stream) fused
+        into the training kernel (Sequential does this for BatchNorm1d → ReLU → Dropout)."""
         x = check_input(self, x, self.num_features)
         K = kernels()
         y = self._workspace("y", x.shape, x.dtype)
@@ -63,22 +68,29 @@ class BatchNorm1d(Module):
             m = (1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum) if running else 0.0
             _, mean, invstd = K.batchnorm_forward(x, gamma, beta, self.eps, out=y,
                                                   running_mean=self.running_mean if running else None,
-                                                  running_var=self.running_var if running else None, momentum=m)
-            self._ctx = (x, y, mean, invstd)
+                                                  running_var=self.running_var if running else None, momentum=m,
+                                                  relu=relu, dropout=dropout)
+            self._ctx = (x, y, mean, invstd, (dropout[1] if dropout else 1.0) if relu else None)
         else:
+            if relu:
+                raise ValueError("BatchNorm1d: fused ReLU needs batch statistics (training mode)")
             K.batchnorm_inference(x, self.running_mean, self.running_var, gamma, beta, self.eps, out=y)
-            self._ctx = (x, y, None, None)
+            self._ctx = (x, y, None, None, None)
         return y
 
     def backward(self, grad_output):
-        x, y, mean, invstd = self._saved()
+        """grad_x; after a fused forward, grad_output is that of the fused output (after the
+        ReLU and Dropout)."""
+        x, y, mean, invstd, post_scale = self._saved()
         g = check_grad(self, grad_output, y)
         K = kernels()
         gx = self._workspace("gx", x.shape, x.dtype)
         gamma = _data(self.weight)
         if mean is not None:
             return K.batchnorm_backward(g, x, mean, invstd, gamma, _grads(self.weight, "BatchNorm1d.weight"),
-                                        _grads(self.bias, "BatchNorm1d.bias"), out=gx)
+                                        _grads(self.bias, "BatchNorm1d.bias"), out=gx,
+                                        y=None if post_scale is None else y,
+                                        scale=1.0 if post_scale is None else post_scale)
         K.batchnorm_inference(g, np.zeros_like(self.running_var), self.running_var, gamma, None, self.eps, out=gx)
         if _grads(self.weight, "BatchNorm1d.weight") is not None:
             xhat = (x - self.running_mean) / np.sqrt(self.running_var + x.dtype.type(self.eps))

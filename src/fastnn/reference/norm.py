@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dropout import dropout_forward
+
 __all__ = ["batchnorm_forward", "batchnorm_inference", "batchnorm_backward",
            "layernorm_forward", "layernorm_backward"]
 
@@ -29,11 +31,15 @@ def _affine(xhat, gamma, beta):
     return xhat
 
 
-def batchnorm_forward(x, gamma, beta, eps, out=None, running_mean=None, running_var=None, momentum=0.1):
+def batchnorm_forward(x, gamma, beta, eps, out=None, running_mean=None, running_var=None, momentum=0.1, relu=False,
+                      dropout=None):
     """y = (x − μ_B)·(σ²_B + eps)^(−½)·γ + β over the batch axis (biased σ²); returns (y, μ, invstd).
 
     running_mean/running_var (when given) ← (1 − momentum)·running + momentum·(μ, σ²·n/(n − 1)),
-    in float64 (running_var untouched for a batch of one)."""
+    in float64 (running_var untouched for a batch of one). relu: y = max(0, y); dropout
+    (p, scale, seed, stream), only with relu: then dropout_forward(y, p, scale, seed, stream)."""
+    if dropout is not None and not relu:
+        raise ValueError("batchnorm_forward: dropout is fused only after relu")
     mean = x.mean(axis=0)                             # (F,)
     xc = x - mean
     invstd = 1 / np.sqrt(np.mean(xc * xc, axis=0) + x.dtype.type(eps))
@@ -44,7 +50,12 @@ def batchnorm_forward(x, gamma, beta, eps, out=None, running_mean=None, running_
         running_mean[...] = (1 - m) * running_mean.astype(np.float64) + m * mean64
     if running_var is not None and n > 1:
         running_var[...] = (1 - m) * running_var.astype(np.float64) + m * (((x64 - mean64) ** 2).sum(axis=0) / (n - 1))
-    return _finish(_affine(xc * invstd, gamma, beta), out), mean, invstd
+    y = _affine(xc * invstd, gamma, beta)
+    if relu:
+        y = np.maximum(y, 0)
+    if dropout is not None:
+        y = dropout_forward(y, *dropout)
+    return _finish(y, out), mean, invstd
 
 
 def batchnorm_inference(x, mean, var, gamma, beta, eps, out=None):
@@ -56,8 +67,11 @@ def batchnorm_inference(x, mean, var, gamma, beta, eps, out=None):
     return _finish(x * a + c, out)
 
 
-def batchnorm_backward(grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out=None):
-    """grad_x = γ·invstd·(g − mean_B(g) − x̂·mean_B(g·x̂)); grad_γ += Σ_B g·x̂, grad_β += Σ_B g."""
+def batchnorm_backward(grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, out=None, y=None, scale=1.0):
+    """grad_x = γ·invstd·(g − mean_B(g) − x̂·mean_B(g·x̂)); grad_γ += Σ_B g·x̂, grad_β += Σ_B g.
+    y (output of a forward with relu and dropout of ``scale``): g = grad_y·scale where y > 0, else 0."""
+    if y is not None:
+        grad_y = np.where(y > 0, grad_y * grad_y.dtype.type(scale), grad_y.dtype.type(0))
     n = x.shape[0]
     xhat = (x - mean) * invstd
     dbeta = grad_y.sum(axis=0)                        # (F,)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "parallel.h"
 #include "threading.h"
 
 namespace fastnn {
@@ -37,11 +38,10 @@ int64_t take_rows(unsigned char* out, const unsigned char* x, int64_t x_rows, in
     for (int64_t r = 0; r < n; ++r)
         if (index[r] < 0 || index[r] >= x_rows) return r;
     const int nt = threads_for(n * row_bytes, kGrainBytes);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t r = 0; r < n; ++r) {
+    parallel_for(n, nt, [=](int64_t r) {
         if (r + kAhead < n) prefetch_row(x + index[r + kAhead] * row_bytes, row_bytes);
         memcpy(out + r * row_bytes, x + index[r] * row_bytes, (size_t)row_bytes);
-    }
+    });
     return -1;
 }
 

@@ -23,6 +23,7 @@
 #include <math.h>
 
 #include "kernels.h"
+#include "parallel.h"
 #include "simd.h"
 #include "threading.h"
 #include "vmath.h"
@@ -41,8 +42,7 @@ template <class Body> double blocked_sum(int64_t n, int64_t min_block, int64_t w
     const int64_t nb = (n + bs - 1) / bs;
     double part[kMaxBlocks];
     const int nt = (int)imin(nb, threads_for(n * work_per_item, int64_t(1) << 15));
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t b = 0; b < nb; ++b) part[b] = block_sum(b * bs, imin(n, (b + 1) * bs));
+    parallel_for(nb, nt, [&](int64_t b) { part[b] = block_sum(b * bs, imin(n, (b + 1) * bs)); });
     double s = 0.0;
     for (int64_t b = 0; b < nb; ++b) s += part[b];
     return s;

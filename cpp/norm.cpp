@@ -37,14 +37,12 @@ constexpr int64_t kGrain = int64_t(1) << 15;    // elements per thread, at least
 template <class Body> void for_column_blocks(int64_t B, int64_t F, const Body& body) {
     const int64_t blocks = (F + kCols - 1) / kCols;
     const int nt = blocks > 1 ? (int)imin(blocks, threads_for(B * F, kGrain)) : 1;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) body(b * kCols, imin(F, (b + 1) * kCols));
+    parallel_for(blocks, nt, [&](int64_t b) { body(b * kCols, imin(F, (b + 1) * kCols)); });
 }
 
 template <class Body> void for_rows(int64_t B, int64_t F, const Body& body) {
     const int nt = (int)imin(imax(B, 1), threads_for(B * F, kGrain));
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t r = 0; r < B; ++r) body(r);
+    parallel_for(B, nt, body);
 }
 
 // Σ_i f(i) over [0, n) in 8 fixed lanes, combined in a fixed order.

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "kernels.h"
+#include "parallel.h"
 #include "simd.h"
 #include "threading.h"
 
@@ -326,15 +327,14 @@ template <class T> double l2_penalty_grad_impl(T* grad, const T* w, int64_t n, d
 // One thread per row, so each row's norm has one summation order.
 template <class T> void renorm_rows_impl(T* w, int64_t rows, int64_t cols, double max_norm) {
     const int nt = rows > 1 ? threads_for(rows * cols, kGrain) : 1;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+    parallel_for(rows, nt, [=](int64_t r) {
         T* x = w + r * cols;
         const double norm = sqrt(lane_sum(cols, [=](int64_t i) { return (double)x[i] * (double)x[i]; }));
         if (norm > max_norm) {
             const T f = (T)(max_norm / (norm + 1e-7));
             for (int64_t i = 0; i < cols; ++i) x[i] *= f;
         }
-    }
+    });
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // column, so the result is the same for any thread count. Columns are split across
 // threads in vector-width blocks; each thread owns its columns (no atomics).
 #include "kernels.h"
+#include "parallel.h"
 #include "simd.h"
 #include "threading.h"
 
@@ -36,8 +37,8 @@ template <class T> void bias_grad_impl(T* db, const T* dy, int64_t rows, int64_t
     constexpr int64_t kBlock = 64;  // columns per parallel block
     const int64_t blocks = (cols + kBlock - 1) / kBlock;
     const int nt = blocks > 1 ? threads_for(rows * cols, int64_t(1) << 16) : 1;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) column_sum_acc(db, dy, rows, cols, b * kBlock, imin(cols, (b + 1) * kBlock));
+    parallel_for(blocks, nt,
+                 [=](int64_t b) { column_sum_acc(db, dy, rows, cols, b * kBlock, imin(cols, (b + 1) * kBlock)); });
 }
 
 }  // namespace

@@ -107,8 +107,10 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
     const bool row_sweep = g.K <= kRowSweepMaxK;
     const bool act_after = g.act != ACT_IDENTITY && g.act != ACT_RELU;
 
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    // The loop nest below uses orphaned `omp for`s: inside the parallel region they split
+    // the work, called directly (nt = 1) they run every iteration with no team at all (an
+    // if(false) region still costs libgomp ~1 µs: see parallel.h).
+    auto nest = [&]() {
         for (int64_t jc = 0; jc < g.N; jc += NC) {
             const int64_t nc = imin(NC, g.N - jc), npanels = (nc + NR - 1) / NR;
             for (int64_t pc = 0; pc < g.K; pc += kc_step) {
@@ -174,6 +176,12 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                 }
             }
         }
+    };
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        nest();
+    } else {
+        nest();
     }
 }
 

@@ -589,6 +589,32 @@ cdef class TensorList:
     def __len__(self):
         return len(self.rows)
 
+    def all_finite(self):
+        """True when every element of every array is finite (one probe per dtype)."""
+        cdef vector[const float*] p32
+        cdef vector[const double*] p64
+        cdef vector[int64_t] n32, n64
+        cdef Py_ssize_t i, j
+        cdef void* q
+        cdef double r32 = 0.0, r64 = 0.0
+        for i in range(<Py_ssize_t>self.sizes.size()):
+            for j in range(self.width):
+                q = self.ptrs[i * self.width + j]
+                if q == NULL:
+                    continue
+                if self.f64[i]:
+                    p64.push_back(<const double*>q)
+                    n64.push_back(self.sizes[i])
+                else:
+                    p32.push_back(<const float*>q)
+                    n32.push_back(self.sizes[i])
+        with nogil:
+            if p32.size():
+                r32 = k.nonfinite_probe_f32(p32.data(), n32.data(), p32.size())
+            if p64.size():
+                r64 = k.nonfinite_probe_f64(p64.data(), n64.data(), p64.size())
+        return r32 == 0.0 and r64 == 0.0
+
     def adam(self, double lr, double beta1, double beta2, double eps, double weight_decay, bint decoupled,
              bias_corrections1, bias_corrections2):
         """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None)."""

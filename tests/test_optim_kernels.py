@@ -297,6 +297,18 @@ def test_tensor_list_and_adam_step_multi_reject_bad_rows():
                                     bias_corrections2=[0.1])
 
 
+def test_all_finite_rows_over_a_tensor_list():
+    rows = [(np.ones(7, np.float32), None), (np.ones(1029), np.zeros(1029)), (np.ones(0, np.float32), None)]
+    for kernels in (native, reference):
+        handle = kernels.tensor_list(rows)
+        assert kernels.all_finite_rows(handle) and kernels.all_finite_rows(kernels.tensor_list([]))
+        for r, c, i in [(0, 0, 6), (1, 0, 0), (1, 1, 1028)]:
+            rows[r][c][i] = np.nan
+            assert not kernels.all_finite_rows(handle)                  # the handle sees the arrays' data
+            rows[r][c][i] = 1.0
+        assert kernels.all_finite_rows(handle)
+
+
 # ------------------------------------------------------------------------------ mini-batch gathering
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8])

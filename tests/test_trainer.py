@@ -278,7 +278,10 @@ def test_nan_loss_stops_with_last_good_weights(numpy_backend, digits):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
-def test_nonfinite_gradient_stops_before_the_step(numpy_backend, digits):
+@pytest.mark.parametrize("replace_grads", [False, True])
+def test_nonfinite_gradient_stops_before_the_step(backend, digits, replace_grads):
+    """Also when the gradient arrays are replaced between steps (the check's cached handle
+    must follow them)."""
     X, _, y, _ = digits
 
     class NanGradLoss(nn.CrossEntropyLoss):
@@ -298,6 +301,9 @@ def test_nonfinite_gradient_stops_before_the_step(numpy_backend, digits):
     class Keep(Callback):
         def on_batch_end(self, step, logs):
             before.update(weights(model))
+            if replace_grads:
+                for p in model.parameters():
+                    p.grad = p.grad.copy()
 
     t.callbacks.append(Keep())
     with pytest.raises(TrainingDivergedError, match="epoch 1, step 3: a gradient is not finite"):

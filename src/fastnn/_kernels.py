@@ -307,6 +307,11 @@ def all_finite(buffers):
     return all(_native.buffers_reduce(g, dt.name, False, True) == 0.0 for dt, g in groups.items())
 
 
+def all_finite_rows(tensors):
+    """all_finite over every array of a tensor_list (the pointers were taken when it was made)."""
+    return tensors.all_finite()
+
+
 def max_abs(buffers):
     """max |x| over every element of every buffer (NaN if any is NaN; 0.0 when empty)."""
     if not buffers:

@@ -199,9 +199,21 @@ def _all_finite(flat_arrays):
     return True
 
 
-def _grads_finite(flat_grads):
-    """Every gradient element finite? One kernel call over all the buffers."""
-    return kernels().all_finite(flat_grads)
+class _GradProbe:
+    """Every gradient element finite? One kernel call over all the gradient arrays, through a
+    tensor_list handle made once and remade when the backend or a gradient array changes."""
+
+    def __init__(self, model):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.key = None
+
+    def __call__(self):
+        k = kernels()
+        grads = [p.grad for p in self.params]
+        if self.key is None or self.key[0] is not k or any(a is not b for a, b in zip(grads, self.key[1])):
+            rows = [(g.reshape(-1),) for g in grads if g is not None]
+            self.key = (k, grads, k.tensor_list(rows))
+        return k.all_finite_rows(self.key[2])
 
 
 def _is_matrix(name, param):
@@ -395,7 +407,7 @@ class Trainer:
         self._kind = _loss_kind(self.loss, y)
         self._mean_loss = getattr(self.loss, "reduction", "mean") == "mean"   # else per-batch sums
         self._metric_fns = _metric_fns(self.metrics, self._kind)
-        self._flat_grads = [p.grad.reshape(-1) for p in self.model.parameters() if p.requires_grad]
+        self._grads_finite = _GradProbe(self.model)
         self._guard = _StateGuard(self.model)
         batches = _Batches(X, y, batch_size)
         progress = _Progress(self.verbose, epochs, self.epoch)
@@ -461,7 +473,7 @@ class Trainer:
             regularization.clip_grad_value_(model.parameters(), self.grad_clip_value)
         if self.grad_clip_norm is not None:
             regularization.clip_grad_norm_(model.parameters(), self.grad_clip_norm)
-        if not _grads_finite(self._flat_grads):
+        if not self._grads_finite():
             self._diverged(epoch, step, xb, "a gradient is not finite")
         self.optimizer.step()
         return value, out

@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = [
     "sgd_step", "adagrad_step", "adadelta_step", "rmsprop_step", "adam_step", "tensor_list", "adam_step_multi",
-    "sum_squares", "all_finite", "max_abs", "scale_inplace", "clamp_inplace", "renorm_rows",
+    "sum_squares", "all_finite", "all_finite_rows", "max_abs", "scale_inplace", "clamp_inplace", "renorm_rows",
     "l1_penalty_grad", "l2_penalty_grad",
 ]
 
@@ -132,6 +132,11 @@ def sum_squares(buffers):
 def all_finite(buffers):
     """True when every element of every buffer is finite."""
     return all(bool(np.isfinite(b).all()) for b in buffers)
+
+
+def all_finite_rows(tensors):
+    """all_finite over every array of a tensor_list."""
+    return all_finite([a for row in tensors for a in row if a is not None])
 
 
 def max_abs(buffers):

@@ -142,10 +142,14 @@ class Optimizer:
                 continue
             data = p.data
             _check_grad(data, grad)
-            state = self.state.get(p)
-            if state is None:
-                state = self.state[p] = {}
-            self._update(k, data, grad, state, group)
+            self._update(k, data, grad, self._state_of(p), group)
+
+    def _state_of(self, p):
+        """p's state record, created empty at its first step (as in PyTorch)."""
+        state = self.state.get(p)
+        if state is None:
+            state = self.state[p] = {}
+        return state
 
     def _group_tensors(self, k, index, group, keys):
         """(k.tensor_list of rows (param, grad, *state[keys]) flattened, [state per row]) for the
@@ -173,9 +177,7 @@ class Optimizer:
                 checks.append((p, data, grad, req, None, ()))
                 continue
             _check_grad(data, grad)
-            state = self.state.get(p)
-            if state is None:
-                state = self.state[p] = {}
+            state = self._state_of(p)
             bufs = tuple(state_buffer(state, key, data) if key is not None else None for key in keys)
             checks.append((p, data, grad, req, state, bufs))
             rows.append((data.reshape(-1), grad.reshape(-1)) + tuple(None if b is None else b.reshape(-1)

@@ -122,6 +122,8 @@ def act_forward(const floating[::1] x,           # IN  N
     cdef k.ActParams p
     p.p0 = p0
     p.p1 = p1
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"act_forward: out has {y.shape[0]} elements, x has {x.shape[0]}")
     if x.shape[0] == 0:
         return
     with nogil:
@@ -139,6 +141,9 @@ def act_backward(const floating[::1] dy,         # IN  N
     cdef k.ActParams p
     p.p0 = p0
     p.p1 = p1
+    if x.shape[0] != dy.shape[0] or y.shape[0] != dy.shape[0] or dx.shape[0] != dy.shape[0]:
+        raise ValueError(f"act_backward: grad_y, x, y and out must have one length, got {dy.shape[0]}, "
+                         f"{x.shape[0]}, {y.shape[0]} and {dx.shape[0]}")
     if dy.shape[0] == 0:
         return
     with nogil:
@@ -157,6 +162,8 @@ cdef inline floating* out_ptr_or_null(floating[::1] v):
 def dropout(const floating[::1] x,               # IN  N (grad_y for backward)
             floating[::1] y,                     # OUT N (may be x)
             uint64_t seed, uint64_t stream, uint64_t keep32, double scale, bint backward):
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"dropout: out has {y.shape[0]} elements, the input {x.shape[0]}")
     if x.shape[0] == 0:
         return
     with nogil:

@@ -113,3 +113,14 @@ def test_unknown_code_and_empty_are_harmless():
     x = np.zeros(0, dtype=np.float32)
     assert _kernels.act_forward(x, "relu").shape == (0,)
     assert _kernels.act_backward(x, x, x, "gelu").shape == (0,)
+
+
+def test_mismatched_lengths_are_errors_not_out_of_bounds_accesses():
+    a, b = np.ones(8, np.float32), np.ones(5, np.float32)
+    with pytest.raises(ValueError, match="out has 5 elements"):
+        _kernels.act_forward(a, "relu", out=b)
+    for args in [(a, b, a), (a, a, b), (b, a, a)]:
+        with pytest.raises(ValueError, match="one length"):
+            _kernels.act_backward(*args, "relu", out=np.ones(8, np.float32))
+    with pytest.raises(ValueError, match="out has 5 elements"):
+        _kernels.dropout_forward(a, 0.5, 2.0, 1, 1, out=b)

@@ -31,6 +31,8 @@ _BIAS_GRAD = _by_dtype(_native.bias_grad)
 
 
 def _params(params):
+    if not params:
+        return 0.0, 0.0
     p = tuple(params) + (0.0, 0.0)
     return float(p[0]), float(p[1])
 

@@ -456,10 +456,14 @@ def test_batchnorm_relu_dropout_fusion_only_in_the_right_pattern(backend):
         bn.eval()._forward(_x(2, 3, F32), relu=True)
 
 
-def test_gradcheck_fused_batchnorm_relu(backend):
-    seq = nn.Sequential(nn.BatchNorm1d(4, dtype=F64), nn.ReLU())
+@pytest.mark.parametrize("dropout", [False, True])
+def test_gradcheck_fused_batchnorm_relu_dropout(backend, dropout):
+    seq = nn.Sequential(nn.BatchNorm1d(4, dtype=F64), nn.ReLU(), *([nn.Dropout(0.3, seed=2)] if dropout else []))
     seq[0].weight.data[...] = [1.0, -0.5, 2.0, 0.7]
-    gradcheck(seq, _x(6, 4, F64, scale=2.0) + 0.1)
+    x = _x(6, 4, F64, scale=2.0) + 0.1
+    seq.forward(x)
+    assert seq._ctx == [True]                                              # the fused kernels are checked
+    gradcheck(seq, x)
 
 
 # ------------------------------------------------------------------------------ Linear, Maxout, GLU, Residual

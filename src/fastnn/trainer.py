@@ -190,15 +190,6 @@ class _StateGuard:
             m._step = step
 
 
-def _all_finite(flat_arrays):
-    """Every element finite? v·v (BLAS) is finite unless an element is non-finite or it overflows:
-    one fast pass, and an exact ``isfinite`` pass only when the dot product says no."""
-    for v in flat_arrays:
-        if not math.isfinite(np.dot(v, v)) and not np.isfinite(v).all():
-            return False
-    return True
-
-
 class _GradProbe:
     """Every gradient element finite? One kernel call over all the gradient arrays, through a
     tensor_list handle made once and remade when the backend or a gradient array changes."""
@@ -336,7 +327,7 @@ class Trainer:
             raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
         dt = model_dtype(self.model)
         X = np.ascontiguousarray(X, dtype=dt)
-        if not _all_finite([X.reshape(-1)]):
+        if not kernels().all_finite([X]):
             raise ValueError(f"{name} contains NaN or infinity (shape {X.shape})")
         width = self._output_width(X)
         kind = _loss_kind(self.loss, y)

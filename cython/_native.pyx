@@ -376,6 +376,17 @@ def huber_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, 
 from libcpp.vector cimport vector
 
 
+cdef inline int check_len(str kernel, str name, Py_ssize_t got, Py_ssize_t n) except -1:
+    """ValueError unless a buffer has the parameter's length (-1 for an absent one: fine)."""
+    if got != -1 and got != n:
+        raise ValueError(f"{kernel}: {name} has {got} elements, the parameter {n}")
+    return 0
+
+
+cdef inline Py_ssize_t len_or_absent(floating[::1] v):
+    return -1 if v is None else v.shape[0]
+
+
 cdef inline floating* mut_or_null(floating[::1] v):
     return &v[0] if v is not None and v.shape[0] > 0 else NULL
 
@@ -389,6 +400,8 @@ def sgd_step(floating[::1] param,                # IN/OUT N
     h.lr, h.momentum, h.dampening, h.weight_decay = lr, momentum, dampening, weight_decay
     h.nesterov, h.init_buffer = nesterov, init_buffer
     cdef int64_t n = param.shape[0]
+    check_len("sgd_step", "grad", grad.shape[0], n)
+    check_len("sgd_step", "momentum_buffer", len_or_absent(momentum_buffer), n)
     cdef floating* buf = mut_or_null(momentum_buffer)
     if n == 0:
         return
@@ -406,6 +419,8 @@ def adagrad_step(floating[::1] param,            # IN/OUT N
     cdef k.AdagradHyper h
     h.clr, h.weight_decay, h.eps = clr, weight_decay, eps
     cdef int64_t n = param.shape[0]
+    check_len("adagrad_step", "grad", grad.shape[0], n)
+    check_len("adagrad_step", "state_sum", state_sum.shape[0], n)
     if n == 0:
         return
     with nogil:
@@ -423,6 +438,9 @@ def adadelta_step(floating[::1] param,           # IN/OUT N
     cdef k.AdadeltaHyper h
     h.lr, h.rho, h.eps, h.weight_decay = lr, rho, eps, weight_decay
     cdef int64_t n = param.shape[0]
+    check_len("adadelta_step", "grad", grad.shape[0], n)
+    check_len("adadelta_step", "square_avg", square_avg.shape[0], n)
+    check_len("adadelta_step", "acc_delta", acc_delta.shape[0], n)
     if n == 0:
         return
     with nogil:
@@ -441,6 +459,10 @@ def rmsprop_step(floating[::1] param,            # IN/OUT N
     cdef k.RmspropHyper h
     h.lr, h.alpha, h.eps, h.weight_decay, h.momentum = lr, alpha, eps, weight_decay, momentum
     cdef int64_t n = param.shape[0]
+    check_len("rmsprop_step", "grad", grad.shape[0], n)
+    check_len("rmsprop_step", "square_avg", square_avg.shape[0], n)
+    check_len("rmsprop_step", "grad_avg", len_or_absent(grad_avg), n)
+    check_len("rmsprop_step", "momentum_buffer", len_or_absent(momentum_buffer), n)
     cdef floating* gavg = mut_or_null(grad_avg)
     cdef floating* buf = mut_or_null(momentum_buffer)
     if n == 0:
@@ -463,6 +485,10 @@ def adam_step(floating[::1] param,               # IN/OUT N
     h.lr, h.beta1, h.beta2, h.eps, h.weight_decay = lr, beta1, beta2, eps, weight_decay
     h.decoupled, h.bias_correction1, h.bias_correction2 = decoupled, bias_correction1, bias_correction2
     cdef int64_t n = param.shape[0]
+    check_len("adam_step", "grad", grad.shape[0], n)
+    check_len("adam_step", "exp_avg", exp_avg.shape[0], n)
+    check_len("adam_step", "exp_avg_sq", exp_avg_sq.shape[0], n)
+    check_len("adam_step", "max_exp_avg_sq", len_or_absent(max_exp_avg_sq), n)
     cdef floating* vmax = mut_or_null(max_exp_avg_sq)
     if n == 0:
         return

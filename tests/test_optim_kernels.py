@@ -342,3 +342,17 @@ def test_take_rows_rejects_bad_index_and_out():
         native.take_rows(x, np.array([0, 1]), np.empty((1, 3)))
     with pytest.raises(ValueError, match="C-contiguous"):
         native.take_rows(x, np.array([0]), np.empty((1, 6))[:, ::2])
+
+
+@pytest.mark.parametrize("kind", sorted(UPDATES))
+def test_update_rejects_buffers_of_another_length(kind):
+    name, states, hyper = UPDATES[kind]
+    p, g = np.ones(8, np.float32), np.ones(8, np.float32)
+    bufs = [None if s is None else np.ones(8, np.float32) for s in states]
+    for bad in range(-1, len(bufs)):                   # -1: the gradient
+        args = [p, g if bad != -1 else np.ones(5, np.float32)]
+        args += [None if b is None else (np.ones(5, np.float32) if i == bad else b) for i, b in enumerate(bufs)]
+        if bad >= 0 and bufs[bad] is None:
+            continue
+        with pytest.raises(ValueError, match="has 5 elements, the parameter 8"):
+            getattr(native, name)(*args, **hyper)

@@ -51,6 +51,24 @@ def gemm_tile(str dtype):
 
 # ---------------------------------------------------------------- GEMM
 
+cdef inline int check_len(str kernel, str name, Py_ssize_t got, Py_ssize_t n) except -1:
+    """ValueError unless a buffer has the expected length n (got -1: absent, fine)."""
+    if got != -1 and got != n:
+        raise ValueError(f"{kernel}: {name} has {got} elements, expected {n}")
+    return 0
+
+
+cdef inline Py_ssize_t len_or_absent(const floating[::1] v):
+    return -1 if v is None else v.shape[0]
+
+
+cdef inline int check_same_shape(str kernel, str name, Py_ssize_t r, Py_ssize_t c, Py_ssize_t r0,
+                                 Py_ssize_t c0) except -1:
+    if r != r0 or c != c0:
+        raise ValueError(f"{kernel}: {name} has shape ({r}, {c}), expected ({r0}, {c0})")
+    return 0
+
+
 cdef inline const floating* ptr_or_null(const floating[::1] v):
     return &v[0] if v is not None and v.shape[0] > 0 else NULL
 
@@ -204,6 +222,14 @@ def norm_forward(const floating[:, ::1] x,       # IN  B×F
                  double momentum=0.0,
                  bint relu=False, bint dropout=False,  # fused after BatchNorm (batch only)
                  uint64_t seed=0, uint64_t stream=0, uint64_t keep32=0, double scale=1.0):
+    cdef Py_ssize_t nstat = x.shape[0] if layer else x.shape[1]
+    check_same_shape("norm_forward", "out", y.shape[0], y.shape[1], x.shape[0], x.shape[1])
+    check_len("norm_forward", "mean", mean.shape[0], nstat)
+    check_len("norm_forward", "invstd", invstd.shape[0], nstat)
+    check_len("norm_forward", "gamma", len_or_absent(gamma), x.shape[1])
+    check_len("norm_forward", "beta", len_or_absent(beta), x.shape[1])
+    check_len("norm_forward", "running_mean", len_or_absent(running_mean), x.shape[1])
+    check_len("norm_forward", "running_var", len_or_absent(running_var), x.shape[1])
     if x.shape[0] == 0 or x.shape[1] == 0:
         return
     cdef const floating* pg = ptr_or_null(gamma)
@@ -236,6 +262,12 @@ def batchnorm_inference(const floating[:, ::1] x,   # IN  B×F
                         const floating[::1] gamma,  # IN  F, or None
                         const floating[::1] beta,   # IN  F, or None
                         double eps):
+    cdef Py_ssize_t nf = x.shape[1]
+    check_same_shape("batchnorm_inference", "out", y.shape[0], y.shape[1], x.shape[0], nf)
+    check_len("batchnorm_inference", "mean", mean.shape[0], nf)
+    check_len("batchnorm_inference", "var", var.shape[0], nf)
+    check_len("batchnorm_inference", "gamma", len_or_absent(gamma), nf)
+    check_len("batchnorm_inference", "beta", len_or_absent(beta), nf)
     if x.shape[0] == 0 or x.shape[1] == 0:
         return
     cdef const floating* pg = ptr_or_null(gamma)
@@ -260,12 +292,16 @@ def norm_backward(const floating[:, ::1] dy,     # IN  B×F
                   bint layer,
                   const floating[:, ::1] post_y=None,   # IN B×F fused BatchNorm output, or None
                   double post_scale=1.0):
-    for name, v in (("grad_gamma", dgamma), ("grad_beta", dbeta)):
-        if v is not None and v.shape[0] != dy.shape[1]:
-            raise ValueError(f"{name} has length {v.shape[0]}, grad_y has {dy.shape[1]} features")
-    if post_y is not None and (post_y.shape[0] != dy.shape[0] or post_y.shape[1] != dy.shape[1]):
-        raise ValueError(f"y has shape ({post_y.shape[0]}, {post_y.shape[1]}), grad_y "
-                         f"({dy.shape[0]}, {dy.shape[1]})")
+    cdef Py_ssize_t nstat = dy.shape[0] if layer else dy.shape[1]
+    check_same_shape("norm_backward", "x", x.shape[0], x.shape[1], dy.shape[0], dy.shape[1])
+    check_same_shape("norm_backward", "out", dx.shape[0], dx.shape[1], dy.shape[0], dy.shape[1])
+    if post_y is not None:
+        check_same_shape("norm_backward", "y", post_y.shape[0], post_y.shape[1], dy.shape[0], dy.shape[1])
+    check_len("norm_backward", "mean", mean.shape[0], nstat)
+    check_len("norm_backward", "invstd", invstd.shape[0], nstat)
+    check_len("norm_backward", "gamma", len_or_absent(gamma), dy.shape[1])
+    check_len("norm_backward", "grad_gamma", len_or_absent(dgamma), dy.shape[1])
+    check_len("norm_backward", "grad_beta", len_or_absent(dbeta), dy.shape[1])
     cdef const floating* ppy = &post_y[0, 0] if post_y is not None and dy.shape[0] > 0 and dy.shape[1] > 0 else NULL
     if dy.shape[0] == 0 or dy.shape[1] == 0:
         return
@@ -374,17 +410,6 @@ def huber_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, 
 # ---------------------------------------------------------------- optimizers (cpp/optim.h)
 
 from libcpp.vector cimport vector
-
-
-cdef inline int check_len(str kernel, str name, Py_ssize_t got, Py_ssize_t n) except -1:
-    """ValueError unless a buffer has the parameter's length (-1 for an absent one: fine)."""
-    if got != -1 and got != n:
-        raise ValueError(f"{kernel}: {name} has {got} elements, the parameter {n}")
-    return 0
-
-
-cdef inline Py_ssize_t len_or_absent(floating[::1] v):
-    return -1 if v is None else v.shape[0]
 
 
 cdef inline floating* mut_or_null(floating[::1] v):

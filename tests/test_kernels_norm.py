@@ -162,3 +162,25 @@ def test_batchnorm_fused_relu_dropout_matches_reference(isa, dropout, dtype):  #
         _kernels.batchnorm_forward(x, gamma, beta, 1e-5, dropout=(0.5, 2.0, 1, 1))
     with pytest.raises(ValueError, match="only after relu"):
         reference.batchnorm_forward(x, gamma, beta, 1e-5, dropout=(0.5, 2.0, 1, 1))
+
+
+def test_norm_bindings_reject_mismatched_shapes():
+    x = np.ones((4, 3), np.float32)
+    f3, f2, f4 = (np.ones(n, np.float32) for n in (3, 2, 4))
+    with pytest.raises(ValueError, match="gamma has 2 elements, expected 3"):
+        _kernels.batchnorm_forward(x, f2, f3, 1e-5)
+    with pytest.raises(ValueError, match="running_var has 2 elements"):
+        _kernels.batchnorm_forward(x, f3, f3, 1e-5, running_mean=f3, running_var=f2)
+    with pytest.raises(ValueError, match="out has shape"):
+        _kernels.batchnorm_forward(x, f3, f3, 1e-5, out=np.ones((4, 2), np.float32))
+    with pytest.raises(ValueError, match="var has 4 elements"):
+        _kernels.batchnorm_inference(x, f3, f4, None, None, 1e-5)
+    y, mean, invstd = _kernels.batchnorm_forward(x, f3, f3, 1e-5)
+    with pytest.raises(ValueError, match="mean has 2 elements"):
+        _kernels.batchnorm_backward(x, x, f2, invstd, f3, None, None)
+    with pytest.raises(ValueError, match="x has shape"):
+        _kernels.batchnorm_backward(x, np.ones((5, 3), np.float32), mean, invstd, f3, None, None)
+    with pytest.raises(ValueError, match="y has shape"):
+        _kernels.batchnorm_backward(x, x, mean, invstd, f3, None, None, y=np.ones((4, 2), np.float32))
+    with pytest.raises(ValueError, match="mean has 3 elements, expected 4"):
+        _kernels.layernorm_backward(x, x, f3, f4, f3, None, None)

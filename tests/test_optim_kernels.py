@@ -354,5 +354,5 @@ def test_update_rejects_buffers_of_another_length(kind):
         args += [None if b is None else (np.ones(5, np.float32) if i == bad else b) for i, b in enumerate(bufs)]
         if bad >= 0 and bufs[bad] is None:
             continue
-        with pytest.raises(ValueError, match="has 5 elements, the parameter 8"):
+        with pytest.raises(ValueError, match="has 5 elements, expected 8"):
             getattr(native, name)(*args, **hyper)

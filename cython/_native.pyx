@@ -334,6 +334,12 @@ def softmax_cross_entropy_labels(const floating[:, ::1] logits,  # IN  B×C
                                  floating[::1] grad,             # OUT B·C flat, or None
                                  double label_smoothing, bint mean):
     cdef double r = 0.0
+    cdef Py_ssize_t i, C = logits.shape[1]
+    check_len("softmax_cross_entropy", "labels", labels.shape[0], logits.shape[0])
+    check_len("softmax_cross_entropy", "grad", len_or_absent(grad), logits.shape[0] * C)
+    for i in range(labels.shape[0]):                 # the kernel indexes the logits with them
+        if labels[i] < 0 or labels[i] >= C:
+            raise ValueError(f"softmax_cross_entropy: label {labels[i]} at index {i} is out of range [0, {C})")
     if logits.shape[0] == 0:
         return r
     cdef floating* pgrad = out_ptr_or_null(grad)
@@ -352,6 +358,9 @@ def softmax_cross_entropy_probs(const floating[:, ::1] logits,   # IN  B×C
                                 floating[::1] grad,              # OUT B·C flat, or None
                                 double label_smoothing, bint mean):
     cdef double r = 0.0
+    check_same_shape("softmax_cross_entropy", "target", probs.shape[0], probs.shape[1], logits.shape[0],
+                     logits.shape[1])
+    check_len("softmax_cross_entropy", "grad", len_or_absent(grad), logits.shape[0] * logits.shape[1])
     if logits.shape[0] == 0 or logits.shape[1] == 0:
         return r
     cdef floating* pgrad = out_ptr_or_null(grad)
@@ -368,6 +377,8 @@ def softmax_cross_entropy_probs(const floating[:, ::1] logits,   # IN  B×C
 def mse_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, N
              floating[::1] grad, bint mean):                         # OUT N, or None
     cdef double r = 0.0
+    check_len("mse_loss", "target", target.shape[0], pred.shape[0])
+    check_len("mse_loss", "grad", len_or_absent(grad), pred.shape[0])
     if pred.shape[0] == 0:
         return r
     cdef floating* pgrad = out_ptr_or_null(grad)
@@ -382,6 +393,8 @@ def mse_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, N
 def bce_with_logits(const floating[::1] pred, const floating[::1] target,   # IN  N, N
                     floating[::1] grad, bint mean):                         # OUT N, or None
     cdef double r = 0.0
+    check_len("bce_with_logits", "target", target.shape[0], pred.shape[0])
+    check_len("bce_with_logits", "grad", len_or_absent(grad), pred.shape[0])
     if pred.shape[0] == 0:
         return r
     cdef floating* pgrad = out_ptr_or_null(grad)
@@ -396,6 +409,8 @@ def bce_with_logits(const floating[::1] pred, const floating[::1] target,   # IN
 def huber_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, N
                floating[::1] grad, double delta, bint mean):           # OUT N, or None
     cdef double r = 0.0
+    check_len("huber_loss", "target", target.shape[0], pred.shape[0])
+    check_len("huber_loss", "grad", len_or_absent(grad), pred.shape[0])
     if pred.shape[0] == 0:
         return r
     cdef floating* pgrad = out_ptr_or_null(grad)
@@ -592,6 +607,7 @@ def penalty_grad(floating[::1] grad,             # IN/OUT N, accumulated
                  double strength, int order):
     """order 1: grad += s·sign(w), returns Σ|w|; order 2: grad += s·w, returns Σw²."""
     cdef double r = 0.0
+    check_len("penalty_grad", "weight", weight.shape[0], grad.shape[0])
     if grad.shape[0] == 0:
         return r
     with nogil:

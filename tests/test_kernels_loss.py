@@ -118,3 +118,22 @@ def test_threads_bitwise_equal(dtype):
         return tuple(out)
 
     bitwise_same_for_threads(run)
+
+
+def test_loss_bindings_reject_mismatched_shapes_and_labels():
+    logits = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="label 3 at index 2 is out of range"):
+        _kernels.softmax_cross_entropy(logits, np.array([0, 1, 3, 2]), 0.0, "mean")
+    with pytest.raises(ValueError, match="label -1"):
+        _kernels.softmax_cross_entropy(logits, np.array([0, -1, 1, 2]), 0.0, "mean")
+    with pytest.raises(ValueError, match="labels has 3 elements, expected 4"):
+        _kernels.softmax_cross_entropy(logits, np.array([0, 1, 2]), 0.0, "mean")
+    with pytest.raises(ValueError, match="target has shape"):
+        _kernels.softmax_cross_entropy(logits, np.zeros((4, 2), np.float32), 0.0, "mean")
+    with pytest.raises(ValueError, match="grad has 6 elements, expected 12"):
+        _kernels.softmax_cross_entropy(logits, np.array([0, 1, 2, 0]), 0.0, "mean",
+                                       grad=np.zeros((2, 3), np.float32))
+    a, b = np.zeros(5, np.float32), np.zeros(3, np.float32)
+    for fn, extra in [("mse_loss", ()), ("bce_with_logits", ()), ("huber_loss", (1.0,))]:
+        with pytest.raises(ValueError, match="target has 3 elements, expected 5"):
+            getattr(_kernels, fn)(a, b, *extra, "mean")

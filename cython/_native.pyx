@@ -374,51 +374,34 @@ def softmax_cross_entropy_probs(const floating[:, ::1] logits,   # IN  B×C
     return r
 
 
-def mse_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, N
-             floating[::1] grad, bint mean):                         # OUT N, or None
+def pointwise_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, N
+                   floating[::1] grad,                                     # OUT N, or None
+                   int kind, double delta, bint mean):
+    """kind 0: MSE, 1: BCE with logits, 2: Huber(delta)."""
     cdef double r = 0.0
-    check_len("mse_loss", "target", target.shape[0], pred.shape[0])
-    check_len("mse_loss", "grad", len_or_absent(grad), pred.shape[0])
+    check_len("pointwise_loss", "target", target.shape[0], pred.shape[0])
+    check_len("pointwise_loss", "grad", len_or_absent(grad), pred.shape[0])
+    if kind < 0 or kind > 2:
+        raise ValueError(f"pointwise_loss: unknown kind {kind}")
     if pred.shape[0] == 0:
         return r
     cdef floating* pgrad = out_ptr_or_null(grad)
+    cdef int64_t n = pred.shape[0]
     with nogil:
         if floating is float:
-            r = k.mse_loss_f32(pgrad, &pred[0], &target[0], pred.shape[0], mean)
+            if kind == 0:
+                r = k.mse_loss_f32(pgrad, &pred[0], &target[0], n, mean)
+            elif kind == 1:
+                r = k.bce_with_logits_f32(pgrad, &pred[0], &target[0], n, mean)
+            else:
+                r = k.huber_loss_f32(pgrad, &pred[0], &target[0], n, delta, mean)
         else:
-            r = k.mse_loss_f64(pgrad, &pred[0], &target[0], pred.shape[0], mean)
-    return r
-
-
-def bce_with_logits(const floating[::1] pred, const floating[::1] target,   # IN  N, N
-                    floating[::1] grad, bint mean):                         # OUT N, or None
-    cdef double r = 0.0
-    check_len("bce_with_logits", "target", target.shape[0], pred.shape[0])
-    check_len("bce_with_logits", "grad", len_or_absent(grad), pred.shape[0])
-    if pred.shape[0] == 0:
-        return r
-    cdef floating* pgrad = out_ptr_or_null(grad)
-    with nogil:
-        if floating is float:
-            r = k.bce_with_logits_f32(pgrad, &pred[0], &target[0], pred.shape[0], mean)
-        else:
-            r = k.bce_with_logits_f64(pgrad, &pred[0], &target[0], pred.shape[0], mean)
-    return r
-
-
-def huber_loss(const floating[::1] pred, const floating[::1] target,   # IN  N, N
-               floating[::1] grad, double delta, bint mean):           # OUT N, or None
-    cdef double r = 0.0
-    check_len("huber_loss", "target", target.shape[0], pred.shape[0])
-    check_len("huber_loss", "grad", len_or_absent(grad), pred.shape[0])
-    if pred.shape[0] == 0:
-        return r
-    cdef floating* pgrad = out_ptr_or_null(grad)
-    with nogil:
-        if floating is float:
-            r = k.huber_loss_f32(pgrad, &pred[0], &target[0], pred.shape[0], delta, mean)
-        else:
-            r = k.huber_loss_f64(pgrad, &pred[0], &target[0], pred.shape[0], delta, mean)
+            if kind == 0:
+                r = k.mse_loss_f64(pgrad, &pred[0], &target[0], n, mean)
+            elif kind == 1:
+                r = k.bce_with_logits_f64(pgrad, &pred[0], &target[0], n, mean)
+            else:
+                r = k.huber_loss_f64(pgrad, &pred[0], &target[0], n, delta, mean)
     return r
 
 

@@ -183,9 +183,7 @@ def layernorm_backward(grad_y, x, mean, invstd, gamma, grad_gamma, grad_beta, ou
 
 _XENT_LABELS = _by_dtype(_native.softmax_cross_entropy_labels)
 _XENT_PROBS = _by_dtype(_native.softmax_cross_entropy_probs)
-_MSE = _by_dtype(_native.mse_loss)
-_BCE = _by_dtype(_native.bce_with_logits)
-_HUBER = _by_dtype(_native.huber_loss)
+_POINTWISE_LOSS = _by_dtype(_native.pointwise_loss)
 
 
 def _mean(reduction):
@@ -202,23 +200,26 @@ def softmax_cross_entropy(logits, target, label_smoothing, reduction, grad=None)
     return float(loss), grad
 
 
+def _pointwise_loss(kind, pred, target, delta, reduction, grad):
+    flat = None if grad is None else grad.reshape(-1)
+    loss = _POINTWISE_LOSS[pred.dtype](pred.reshape(-1), target.reshape(-1), flat, kind, float(delta),
+                                       _mean(reduction))
+    return float(loss), grad
+
+
 def mse_loss(pred, target, reduction, grad=None):
     """(Σ or mean of (pred − target)², grad 2·(pred − target))."""
-    flat = None if grad is None else grad.reshape(-1)
-    return float(_MSE[pred.dtype](pred.reshape(-1), target.reshape(-1), flat, _mean(reduction))), grad
+    return _pointwise_loss(0, pred, target, 0.0, reduction, grad)
 
 
 def bce_with_logits(pred, target, reduction, grad=None):
     """(Σ or mean of max(x,0) − xy + log1p(e^−|x|), grad σ(x) − y)."""
-    flat = None if grad is None else grad.reshape(-1)
-    return float(_BCE[pred.dtype](pred.reshape(-1), target.reshape(-1), flat, _mean(reduction))), grad
+    return _pointwise_loss(1, pred, target, 0.0, reduction, grad)
 
 
 def huber_loss(pred, target, delta, reduction, grad=None):
     """(Σ or mean of Huber(pred − target; δ), grad clip(pred − target, −δ, δ))."""
-    flat = None if grad is None else grad.reshape(-1)
-    return float(_HUBER[pred.dtype](pred.reshape(-1), target.reshape(-1), flat, float(delta),
-                                    _mean(reduction))), grad
+    return _pointwise_loss(2, pred, target, delta, reduction, grad)
 
 
 # ---------------------------------------------------------------- optimizers (cpp/optim.h)

@@ -39,7 +39,22 @@ def _epoch(value, name="last_epoch"):
     return int(value)
 
 
-class LRScheduler:
+class _LrState:
+    """What every learning-rate scheduler shares: the last lrs set, and a state dict of every
+    attribute but the optimizer."""
+
+    def get_last_lr(self):
+        """The learning rates set by the last ``step()`` (one per group)."""
+        return list(self._last_lr)
+
+    def state_dict(self):
+        return {key: (list(v) if isinstance(v, list) else v) for key, v in self.__dict__.items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(state_dict)
+
+
+class LRScheduler(_LrState):
     """Base: ``step()`` advances ``last_epoch`` and sets every group's lr to ``get_lr()``."""
 
     def __init__(self, optimizer, last_epoch=-1):
@@ -73,16 +88,6 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
         self._last_lr = self._current()
-
-    def get_last_lr(self):
-        """The learning rates set by the last ``step()`` (one per group)."""
-        return list(self._last_lr)
-
-    def state_dict(self):
-        return {key: (list(v) if isinstance(v, list) else v) for key, v in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
 
 
 class StepLR(LRScheduler):
@@ -187,7 +192,7 @@ class CosineWarmup(LRScheduler):
         return [self._lr(base, self.last_epoch) for base in self.base_lrs]
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_LrState):
     """lr ← max(lr·factor, min_lr) after more than ``patience`` epochs without improvement of the
     metric passed to ``step(metric)`` (PyTorch's rules for threshold, cooldown and eps)."""
 
@@ -253,15 +258,6 @@ class ReduceLROnPlateau:
     @property
     def in_cooldown(self):
         return self.cooldown_counter > 0
-
-    def get_last_lr(self):
-        return list(self._last_lr)
-
-    def state_dict(self):
-        return {key: (list(v) if isinstance(v, list) else v) for key, v in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
 
 
 # ---------------------------------------------------------------- attribute schedules (annealed dropout)

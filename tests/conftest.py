@@ -22,6 +22,15 @@ def _native_unavailable():
 
 
 @pytest.fixture
+def numpy_backend():
+    """Run the test on the NumPy reference kernels; restores the previous backend."""
+    previous = fastnn.get_backend()
+    fastnn.set_backend("numpy")
+    yield
+    fastnn.set_backend(previous)
+
+
+@pytest.fixture
 def threads():
     """Run the body under 1, 2 and 3 kernel threads: ``for n in threads(): ...``; restores the count."""
     previous = fastnn.get_num_threads()

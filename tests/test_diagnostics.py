@@ -2,18 +2,12 @@
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import init, nn, optim
 from fastnn.diagnostics import activation_stats, format_table, plot_activation_histograms, plot_history
 from fastnn.trainer import Trainer
 
 
-@pytest.fixture(autouse=True)
-def numpy_backend():
-    previous = fastnn.get_backend()
-    fastnn.set_backend("numpy")
-    yield
-    fastnn.set_backend(previous)
+pytestmark = pytest.mark.usefixtures("numpy_backend")      # conftest.py: every test on the NumPy kernels
 
 
 def deep_mlp(activation, weight_init, units=500, layers=10):

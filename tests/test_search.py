@@ -4,17 +4,11 @@ import math
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import nn, optim
 from fastnn.search import Choice, IntUniform, LogUniform, RandomSearch, Uniform
 
 
-@pytest.fixture(autouse=True)
-def numpy_backend():
-    previous = fastnn.get_backend()
-    fastnn.set_backend("numpy")
-    yield
-    fastnn.set_backend(previous)
+pytestmark = pytest.mark.usefixtures("numpy_backend")      # conftest.py: every test on the NumPy kernels
 
 
 def test_distributions():

@@ -13,12 +13,7 @@ from fastnn.serialization import CheckpointError, load, load_checkpoint, save, s
 from fastnn.trainer import Trainer
 
 
-@pytest.fixture(autouse=True)
-def numpy_backend():
-    previous = fastnn.get_backend()
-    fastnn.set_backend("numpy")
-    yield
-    fastnn.set_backend(previous)
+pytestmark = pytest.mark.usefixtures("numpy_backend")      # conftest.py: every test on the NumPy kernels
 
 
 def model_with_state(seed=0):

@@ -20,14 +20,6 @@ def digits():
     return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
 
-@pytest.fixture
-def numpy_backend():
-    previous = fastnn.get_backend()
-    fastnn.set_backend("numpy")
-    yield
-    fastnn.set_backend(previous)
-
-
 def mlp(seed=0, hidden=32, dropout=0.1, batchnorm=True):
     layers = [nn.Linear(64, hidden, rng=seed)]
     if batchnorm:

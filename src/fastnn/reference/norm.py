@@ -36,20 +36,19 @@ def batchnorm_forward(x, gamma, beta, eps, out=None, running_mean=None, running_
     """y = (x − μ_B)·(σ²_B + eps)^(−½)·γ + β over the batch axis (biased σ²); returns (y, μ, invstd).
 
     running_mean/running_var (when given) ← (1 − momentum)·running + momentum·(μ, σ²·n/(n − 1)),
-    in float64 (running_var untouched for a batch of one). relu: y = max(0, y); dropout
+    formed in float64 from the batch statistics (running_var untouched for a batch of one). relu: y = max(0, y); dropout
     (p, scale, seed, stream), only with relu: then dropout_forward(y, p, scale, seed, stream)."""
     if dropout is not None and not relu:
         raise ValueError("batchnorm_forward: dropout is fused only after relu")
     mean = x.mean(axis=0)                             # (F,)
     xc = x - mean
-    invstd = 1 / np.sqrt(np.mean(xc * xc, axis=0) + x.dtype.type(eps))
+    var = np.mean(xc * xc, axis=0)
+    invstd = 1 / np.sqrt(var + x.dtype.type(eps))
     n, m = x.shape[0], float(momentum)
-    x64 = x.astype(np.float64)
-    mean64 = x64.mean(axis=0)
     if running_mean is not None:
-        running_mean[...] = (1 - m) * running_mean.astype(np.float64) + m * mean64
+        running_mean[...] = (1 - m) * running_mean.astype(np.float64) + m * mean.astype(np.float64)
     if running_var is not None and n > 1:
-        running_var[...] = (1 - m) * running_var.astype(np.float64) + m * (((x64 - mean64) ** 2).sum(axis=0) / (n - 1))
+        running_var[...] = (1 - m) * running_var.astype(np.float64) + m * (var.astype(np.float64) * (n / (n - 1)))
     y = _affine(xc * invstd, gamma, beta)
     if relu:
         y = np.maximum(y, 0)

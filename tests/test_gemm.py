@@ -120,12 +120,13 @@ def test_empty_dimensions(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_nonfinite_propagation(dtype):
+@pytest.mark.parametrize("tb", [False, True], ids=["NN", "NT"])  # NT, 9 rows: the dot-product path
+def test_nonfinite_propagation(dtype, tb):
     a = np.ones((9, 20), dtype)
-    b = np.ones((20, 18), dtype)
+    b = np.ones((18, 20) if tb else (20, 18), dtype)
     a[3, 7] = np.nan
     a[5, 2] = np.inf
-    got = ops.gemm(a, b, activation="relu")
+    got = ops.gemm(a, b, trans_b=tb, activation="relu")
     assert np.isnan(got[3]).all()
     assert np.isposinf(got[5]).all()
     mask = np.ones(9, bool)
@@ -141,7 +142,7 @@ def test_threads_bitwise_equal(dtype, ta, tb):
     rng = np.random.default_rng(4)
     before = fastnn.get_num_threads()
     try:
-        for m, n, k in [(301, 517, 389), (32, 256, 784), (512, 784, 256), (1200, 40, 300)]:
+        for m, n, k in [(301, 517, 389), (32, 256, 784), (45, 131, 700), (512, 784, 256), (1200, 40, 300)]:
             a, b = _operands(rng, m, n, k, ta, tb, dtype)
             bias = rng.standard_normal(n).astype(dtype)
             results = []

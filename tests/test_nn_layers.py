@@ -510,7 +510,9 @@ def test_linear_forward_backward_formulas(backend, dtype):
 def test_maxout_forward_and_argmax_routing(backend):
     m = nn.Maxout(5, 3, 4, dtype=F64, rng=0)
     x = _x(6, 5)
-    z = (x @ m.linear.weight.data.T + m.linear.bias.data).reshape(6, 3, 4)
+    # The pieces as the module's own Linear computes them (the max must pick exactly one).
+    z = m.linear.forward(x).copy().reshape(6, 3, 4)
+    np.testing.assert_allclose(z.reshape(6, 12), x @ m.linear.weight.data.T + m.linear.bias.data, rtol=1e-12)
     np.testing.assert_array_equal(m(x), z.max(axis=2))
     m.backward(np.ones((6, 3)))
     hits = np.zeros((6, 3, 4))

@@ -715,3 +715,14 @@ def take_rows(const unsigned char[:, ::1] x,     # IN  rows × bytes per row
         r = k.take_rows(&out[0, 0], px, x.shape[0], x.shape[1], &index[0], n)
     if r >= 0:
         raise IndexError(f"take_rows: index {index[r]} at position {r} is out of bounds for {x.shape[0]} rows")
+
+
+def first_out_of_range(const int64_t[::1] labels, int64_t n):
+    """Position of the first label outside [0, n), or -1."""
+    cdef Py_ssize_t i, m = labels.shape[0], bad = -1
+    with nogil:
+        for i in range(m):
+            if labels[i] < 0 or labels[i] >= n:
+                bad = i
+                break
+    return bad

@@ -602,6 +602,10 @@ def test_loss_errors(backend):
         nn.CrossEntropyLoss()(x, np.array([0, 1, 3, 2]))
     with pytest.raises(ValueError, match="label -1"):
         nn.CrossEntropyLoss()(x, np.array([0, -1, 1, 2]))
+    with pytest.raises(ValueError, match=f"label {2 ** 63 + 5} at index 1"):     # no wrap to int64
+        nn.CrossEntropyLoss()(x, np.array([0, 2 ** 63 + 5, 1, 2], np.uint64))
+    with pytest.raises(ValueError, match="label 200 at index 3"):
+        nn.CrossEntropyLoss()(x, np.array([0, 1, 2, 200], np.uint8))
     with pytest.raises(TypeError, match="integer class labels"):
         nn.CrossEntropyLoss()(x, np.array([0.0, 1.0, 2.0, 1.0]))
     with pytest.raises(ValueError, match=r"shape \(4,\)"):

@@ -356,3 +356,19 @@ def test_update_rejects_buffers_of_another_length(kind):
             continue
         with pytest.raises(ValueError, match="has 5 elements, expected 8"):
             getattr(native, name)(*args, **hyper)
+
+
+def test_first_out_of_range_matches_reference():
+    rng = np.random.default_rng(1)
+    for n in [0, 1, 7, 64, 1029]:
+        labels = rng.integers(0, 10, n)
+        for kernels in (native, reference):
+            assert kernels.first_out_of_range(labels, 10) is None
+        for pos, bad in [(0, -1), (n - 1, 10), (n // 2, 2 ** 62), (n // 3, -(2 ** 62))]:
+            if n == 0:
+                continue
+            wrong = labels.copy()
+            wrong[pos] = bad
+            wrong[pos + 1:] = -5                             # later bad labels: the first one is reported
+            assert native.first_out_of_range(wrong, 10) == reference.first_out_of_range(wrong, 10) == pos
+    assert native.first_out_of_range(np.array([0, 1]), 0) == 0  # no classes: every label is out of range

@@ -233,7 +233,7 @@ class PReLU(Module):
 
     def forward(self, x):
         n = self.num_parameters
-        x = check_input(self, x, None if n == 1 else n, f"PReLU has {n} slopes, so inputs")
+        x = check_input(self, x, None if n == 1 else n, lambda: f"PReLU has {n} slopes, so inputs")
         w = self.weight.data                          # (1,) or (F,): broadcasts over the batch
         y = self._workspace("y", x.shape, x.dtype)
         np.multiply(x, w, out=y)

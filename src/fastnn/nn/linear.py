@@ -93,7 +93,7 @@ class Linear(Module):
 
     def _forward(self, x, act, weight=None):
         """act(x·weightᵀ + b), weight defaulting to self.weight; saves what backward needs."""
-        x = check_input(self, x, self.in_features, f"weight has shape {self.weight.data.shape}, so inputs")
+        x = check_input(self, x, self.in_features, lambda: f"weight has shape {self.weight.data.shape}, so inputs")
         w = self.weight.data if weight is None else weight
         b = None if self.bias is None else self.bias.data
         act = None if act is None or act[0] == "identity" else act

@@ -18,10 +18,11 @@ __all__ = ["MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "HuberLoss"]
 
 def first_label_out_of_range(labels, n_classes):
     """Index of the first integer label outside [0, n_classes), or None."""
-    if labels.size == 0 or (labels.min() >= 0 and labels.max() < n_classes):    # the common case: two reductions
-        return None
-    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
-    return int(bad[0]) if bad.size else None
+    if labels.dtype == np.uint64:                     # past 2^63 a cast to int64 would wrap: compare as is
+        bad = np.flatnonzero(labels.ravel() >= n_classes)
+        return int(bad[0]) if bad.size else None
+    return kernels().first_out_of_range(np.ascontiguousarray(labels, dtype=np.int64).ravel(), n_classes)
+
 
 class _Loss:
     """Shared protocol; subclasses define _check_target and _compute."""

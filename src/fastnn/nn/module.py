@@ -174,12 +174,16 @@ class Module:
     def _workspace(self, key, shape, dtype):
         """A reusable uninitialised array for ``key`` (valid until the same key is asked again)."""
         ws = self._workspace_arrays
+        a = ws.get(key)                               # the last one handed out for key
+        if a is not None and a.shape == shape and a.dtype == dtype:
+            return a
         k = (key, shape, dtype)
         a = ws.get(k)
         if a is None:
-            if len(ws) >= 32:                         # batch sizes keep changing: start over
+            if len(ws) >= 64:                         # batch sizes keep changing: start over
                 ws.clear()
             a = ws[k] = np.empty(shape, dtype)
+        ws[key] = a
         return a
 
     # -------------------------------------------------------------- traversal
@@ -381,7 +385,8 @@ def from_config(config):
 # ------------------------------------------------------------------ helpers for layers
 
 def check_input(module, x, features=None, what=None):
-    """x as a C-contiguous 2-D float array of the module's dtype (non-contiguous input is copied)."""
+    """x as a C-contiguous 2-D float array of the module's dtype (non-contiguous input is copied).
+    ``what`` (text, or a callable giving it) describes the expected features in the error."""
     name = type(module).__name__
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: input must be a numpy.ndarray, got {type(x).__name__}")
@@ -395,6 +400,7 @@ def check_input(module, x, features=None, what=None):
         raise TypeError(f"{name}: input has dtype {x.dtype} but the module's parameters have dtype {dt}; "
                         f"convert the input (x.astype) or the module (.to)")
     if features is not None and x.shape[1] != features:
+        what = what() if callable(what) else what     # a callable: no message formatted per call
         raise ValueError(f"{name}: input has shape {x.shape} but {what or f'{features} features are'} "
                          f"expected: (batch, {features})")
     return np.ascontiguousarray(x)

@@ -63,9 +63,11 @@ class BatchNorm1d(Module):
             if x.shape[0] == 0:
                 raise ValueError(f"BatchNorm1d: batch statistics of an empty batch, input size {x.shape}")
             running = self.training and self.track_running_stats
+            m = 0.0
             if running:
-                self.num_batches_tracked += 1
-            m = (1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum) if running else 0.0
+                count = self.num_batches_tracked                  # 0-d int64, updated in place
+                count[()] = n = int(count) + 1                    # (``count += 1`` is a ~1.4 µs ufunc call)
+                m = 1.0 / n if self.momentum is None else self.momentum
             _, mean, invstd = K.batchnorm_forward(x, gamma, beta, self.eps, out=y,
                                                   running_mean=self.running_mean if running else None,
                                                   running_var=self.running_var if running else None, momentum=m,

@@ -39,11 +39,13 @@ class Adam(Optimizer):
         if not states:
             return
         beta1, beta2 = group["betas"]
-        bc1, bc2 = [], []
+        bc1, bc2, last = [], [], None
         for state in states:
             t = state["step"] = state.get("step", 0) + 1
-            bc1.append(1.0 - beta1 ** t)
-            bc2.append(1.0 - beta2 ** t)
+            if t != last:                             # parameters usually share the step count
+                last, c1, c2 = t, 1.0 - beta1 ** t, 1.0 - beta2 ** t
+            bc1.append(c1)
+            bc2.append(c2)
         k.adam_step_multi(tensors, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
                           weight_decay=group["weight_decay"], decoupled=self.decoupled, bias_corrections1=bc1,
                           bias_corrections2=bc2)

@@ -162,29 +162,31 @@ class Optimizer:
         params = group["params"]
         if (cached is not None and cached[0] is k and cached[1] is params and cached[2] is self.state
                 and cached[3] == keys and len(params) == len(cached[4])):
-            for p, (q, data, grad, req, state, bufs) in zip(params, cached[4]):
+            for p, (q, data, grad, req) in zip(params, cached[4]):
                 if (p is not q or p.data is not data or p.grad is not grad
                         or getattr(p, "requires_grad", True) is not req):
                     break
-                if state is not None and any(state.get(key) is not b for key, b in zip(keys, bufs)):
-                    break
             else:
-                return cached[5], cached[6]
-        checks, rows, states = [], [], []
+                for state, key, b in cached[5]:       # flat (state, key, buffer) triples: no generator per parameter
+                    if state.get(key) is not b:
+                        break
+                else:
+                    return cached[6], cached[7]
+        checks, buffer_checks, rows, states = [], [], [], []
         for p in params:
             data, grad, req = p.data, p.grad, getattr(p, "requires_grad", True)
+            checks.append((p, data, grad, req))
             if grad is None or req is False:
-                checks.append((p, data, grad, req, None, ()))
                 continue
             _check_grad(data, grad)
             state = self._state_of(p)
             bufs = tuple(state_buffer(state, key, data) if key is not None else None for key in keys)
-            checks.append((p, data, grad, req, state, bufs))
+            buffer_checks.extend((state, key, b) for key, b in zip(keys, bufs) if key is not None)
             rows.append((data.reshape(-1), grad.reshape(-1)) + tuple(None if b is None else b.reshape(-1)
                                                                      for b in bufs))
             states.append(state)
         handle = k.tensor_list(rows)
-        self._tensor_cache[index] = (k, params, self.state, keys, checks, handle, states)
+        self._tensor_cache[index] = (k, params, self.state, keys, checks, buffer_checks, handle, states)
         return handle, states
 
     # ---------------------------------------------------------------- groups

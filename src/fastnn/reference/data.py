@@ -1,9 +1,10 @@
-"""NumPy data-movement kernels: mini-batch gathering (the native twin is cpp/gather.cpp)."""
+"""NumPy data kernels: mini-batch gathering (the native twin is cpp/gather.cpp) and the label
+range check."""
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["take_rows"]
+__all__ = ["take_rows", "first_out_of_range"]
 
 
 def take_rows(x, index, out):
@@ -16,3 +17,10 @@ def take_rows(x, index, out):
         raise IndexError(f"take_rows: index {index[bad]} at position {bad} is out of bounds for {len(x)} rows")
     np.take(x, index, axis=0, out=out)
     return out
+
+
+def first_out_of_range(labels, n):
+    """Position of the first int64 label outside [0, n), or None."""
+    if labels.size == 0 or (labels.min() >= 0 and labels.max() < n):    # the common case: two reductions
+        return None
+    return int(np.flatnonzero((labels < 0) | (labels >= n))[0])

@@ -294,7 +294,9 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
             }
         }
     };
-    if (nt > 1) {
+    if (nt > 1 || omp_in_parallel()) {
+        // Inside a caller's parallel region the orphaned `omp for`s would bind to the
+        // caller's team and split (or skip) iterations: give them a team of their own.
 #pragma omp parallel num_threads(nt)
         nest();
     } else {

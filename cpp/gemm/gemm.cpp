@@ -4,7 +4,7 @@
 //   → ic chunks of A (up to MC·kChunk rows) → pack A chunk → tasks (ic block × jr panel)
 //   → ir micro-panels → micro-kernel.
 // Threads: one parallel region per call. Packing is split over panels; the tasks of a
-// chunk are split into contiguous ranges, so every C tile is written by exactly one
+// chunk are handed out in small dynamic batches, every C tile is written by exactly one
 // thread and K is never split: the result does not depend on the thread count. Small
 // products (few tasks or < kMinWorkPerThread multiply-adds per thread) run serially.
 //
@@ -194,17 +194,11 @@ template <class T> void gemm_dot(const GemmArgs<T>& g) {
     const int64_t tasks = (g.N + kDotColsPerTask - 1) / kDotColsPerTask;
     int nt = threads_for(g.M * g.N * g.K, kMinWorkPerThread);
     if (nt > tasks) nt = (int)tasks;
-    auto run = [&](int64_t t0, int64_t t1) {
-        if (t1 > t0) dot_columns(g, t0 * kDotColsPerTask, imin(g.N, t1 * kDotColsPerTask));
-    };
-    if (nt <= 1) { run(0, tasks); return; }
-    // Contiguous task ranges per thread (static split): which thread computes a column
-    // never changes how it is summed.
-#pragma omp parallel num_threads(nt)
-    {
-        const int t = omp_get_thread_num(), n = omp_get_num_threads();
-        run(tasks * t / n, tasks * (t + 1) / n);
-    }
+    if (nt <= 1) { dot_columns(g, 0, g.N); return; }
+    // Column strips handed out dynamically (the vCPUs differ in speed); which thread
+    // computes a column never changes how it is summed.
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; ++t) dot_columns(g, t * kDotColsPerTask, imin(g.N, (t + 1) * kDotColsPerTask));
 }
 
 template <class T, bool kRef>
@@ -274,16 +268,19 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         // Shallow K: the packed B block is small (L2), so each task sweeps one
                         // micro-panel's rows of C left to right (contiguous, TLB-friendly)
                         // instead of walking a tall column strip of C.
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
                         for (int64_t r = 0; r < mpanels; ++r)
                             for (int64_t s = 0; s < npanels; ++s) tile(r, s);
                     } else {
                         // Tasks: (M block, NR panel) pairs, M-block-major so a thread keeps its
                         // A block in L2 while walking B panels. Blocks are balanced (256 rows =
-                        // 2 × 128, not 144 + 112) so threads get equal work.
+                        // 2 × 128, not 144 + 112). Handed out dynamically, 4 at a time: the two
+                        // vCPUs of the VM do not run at the same speed (two copies of one
+                        // single-thread product: 82 and 67 GFLOP/s side by side), and which
+                        // thread computes a tile never changes its bits.
                         const int64_t mblocks = (mchunk + MC - 1) / MC, ntasks = mblocks * npanels;
                         const int64_t panels_per_block = (mpanels + mblocks - 1) / mblocks;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
                         for (int64_t t = 0; t < ntasks; ++t) {
                             const int64_t blk = t / npanels, s = t % npanels;
                             const int64_t rend = imin(mpanels, (blk + 1) * panels_per_block);

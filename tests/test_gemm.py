@@ -215,6 +215,10 @@ def test_bad_inputs():
     a = np.ones((4, 4), f32)
     with pytest.raises(ValueError, match="out must not share memory with a"):
         ops.gemm(a, np.ones((4, 4), f32), out=a)
+    block = np.ones((8, 4), f32)                          # views: the bounds test decides
+    with pytest.raises(ValueError, match="out must not share memory with b"):
+        ops.gemm(a, block[:4], out=block[3:7])
+    assert (ops.gemm(a, block[:4], out=block[4:]) == 4).all()   # adjacent, not overlapping
     ro = np.ones((3, 5), f32)
     ro.flags.writeable = False
     _err(ValueError, "out is read-only", out=ro)

@@ -142,7 +142,8 @@ def test_threads_bitwise_equal(dtype, ta, tb):
     rng = np.random.default_rng(4)
     before = fastnn.get_num_threads()
     try:
-        for m, n, k in [(301, 517, 389), (32, 256, 784), (45, 131, 700), (512, 784, 256), (1200, 40, 300)]:
+        for m, n, k in [(301, 517, 389), (32, 256, 784), (45, 131, 700), (700, 257, 10), (512, 784, 256),
+                        (1200, 40, 300)]:
             a, b = _operands(rng, m, n, k, ta, tb, dtype)
             bias = rng.standard_normal(n).astype(dtype)
             results = []

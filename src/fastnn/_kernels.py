@@ -61,7 +61,7 @@ def act_forward(x, act, params=(), out=None):
     if out is None:
         out = np.empty_like(x)
     p0, p1 = _params(params)
-    _ACT_FORWARD[x.dtype](x.ravel(), out.ravel(), ACT_CODES[act], p0, p1)
+    _ACT_FORWARD[x.dtype](x.reshape(-1), out.reshape(-1), ACT_CODES[act], p0, p1)
     return out
 
 
@@ -70,7 +70,7 @@ def act_backward(grad_y, x, y, act, params=(), out=None):
     if out is None:
         out = np.empty_like(grad_y)
     p0, p1 = _params(params)
-    _ACT_BACKWARD[grad_y.dtype](grad_y.ravel(), x.ravel(), y.ravel(), out.ravel(),
+    _ACT_BACKWARD[grad_y.dtype](grad_y.reshape(-1), x.reshape(-1), y.reshape(-1), out.reshape(-1),
                                 ACT_CODES[act], p0, p1)
     return out
 
@@ -91,7 +91,7 @@ def dropout_forward(x, p, scale, seed, stream, out=None):
     """y = x·scale where kept, 0 where dropped (mask from (seed, stream, flat index))."""
     if out is None:
         out = np.empty_like(x)
-    _DROPOUT[x.dtype](x.ravel(), out.ravel(), int(seed) & _U64, int(stream) & _U64, _keep32(p),
+    _DROPOUT[x.dtype](x.reshape(-1), out.reshape(-1), int(seed) & _U64, int(stream) & _U64, _keep32(p),
                       float(scale), False)
     return out
 
@@ -100,7 +100,7 @@ def dropout_backward(grad_y, p, scale, seed, stream, out=None):
     """grad_x = grad_y·scale where kept, 0 elsewhere: the forward mask, regenerated."""
     if out is None:
         out = np.empty_like(grad_y)
-    _DROPOUT[grad_y.dtype](grad_y.ravel(), out.ravel(), int(seed) & _U64, int(stream) & _U64,
+    _DROPOUT[grad_y.dtype](grad_y.reshape(-1), out.reshape(-1), int(seed) & _U64, int(stream) & _U64,
                            _keep32(p), float(scale), True)
     return out
 
@@ -192,7 +192,7 @@ def _mean(reduction):
 
 def softmax_cross_entropy(logits, target, label_smoothing, reduction, grad=None):
     """(loss, grad): target int64 labels (B,) or probabilities (B, C); grad (B, C) when given."""
-    flat = None if grad is None else grad.ravel()
+    flat = None if grad is None else grad.reshape(-1)
     if target.ndim == 1:
         loss = _XENT_LABELS[logits.dtype](logits, target, flat, float(label_smoothing), _mean(reduction))
     else:
@@ -201,8 +201,8 @@ def softmax_cross_entropy(logits, target, label_smoothing, reduction, grad=None)
 
 
 def _pointwise_loss(kind, pred, target, delta, reduction, grad):
-    flat = None if grad is None else grad.ravel()
-    loss = _POINTWISE_LOSS[pred.dtype](pred.ravel(), target.ravel(), flat, kind, float(delta),
+    flat = None if grad is None else grad.reshape(-1)
+    loss = _POINTWISE_LOSS[pred.dtype](pred.reshape(-1), target.reshape(-1), flat, kind, float(delta),
                                        _mean(reduction))
     return float(loss), grad
 
@@ -226,32 +226,32 @@ def huber_loss(pred, target, delta, reduction, grad=None):
 # Arrays of any shape, C-contiguous, one dtype; flattened here into 1-D views (no copy).
 
 def _flat(a):
-    return None if a is None else a.ravel()
+    return None if a is None else a.reshape(-1)
 
 
 def sgd_step(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov, weight_decay, init_buffer):
     """SGD (PyTorch): b ← g' or μb + (1−τ)g'; θ −= lr·(g' + μb if nesterov else b)."""
-    _native.sgd_step(param.ravel(), grad.ravel(), _flat(momentum_buffer),
+    _native.sgd_step(param.reshape(-1), grad.reshape(-1), _flat(momentum_buffer),
                      lr, momentum, dampening, weight_decay, nesterov, init_buffer)
     return param
 
 
 def adagrad_step(param, grad, state_sum, *, clr, weight_decay, eps):
     """Adagrad: s += g'²; θ −= clr·g'/(√s + eps)."""
-    _native.adagrad_step(param.ravel(), grad.ravel(), state_sum.ravel(), clr, weight_decay, eps)
+    _native.adagrad_step(param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), clr, weight_decay, eps)
     return param
 
 
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay):
     """Adadelta: v = ρv + (1−ρ)g'²; δ = √(u+ε)/√(v+ε)·g'; u = ρu + (1−ρ)δ²; θ −= lr·δ."""
-    _native.adadelta_step(param.ravel(), grad.ravel(), square_avg.ravel(), acc_delta.ravel(),
+    _native.adadelta_step(param.reshape(-1), grad.reshape(-1), square_avg.reshape(-1), acc_delta.reshape(-1),
                           lr, rho, eps, weight_decay)
     return param
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps, weight_decay, momentum):
     """RMSprop; grad_avg None: not centred; momentum_buffer None: no momentum."""
-    _native.rmsprop_step(param.ravel(), grad.ravel(), square_avg.ravel(), _flat(grad_avg),
+    _native.rmsprop_step(param.reshape(-1), grad.reshape(-1), square_avg.reshape(-1), _flat(grad_avg),
                          _flat(momentum_buffer), lr, alpha, eps, weight_decay, momentum)
     return param
 
@@ -259,7 +259,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alph
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay,
               decoupled, bias_correction1, bias_correction2):
     """Adam/AdamW: θ −= (lr/bc1)·m/(√v/√bc2 + eps); max_exp_avg_sq None: no AMSGrad."""
-    _native.adam_step(param.ravel(), grad.ravel(), exp_avg.ravel(), exp_avg_sq.ravel(),
+    _native.adam_step(param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
                       _flat(max_exp_avg_sq), lr, beta1, beta2, eps, weight_decay, decoupled,
                       bias_correction1, bias_correction2)
     return param
@@ -282,7 +282,7 @@ def sum_squares(buffers):
     """Σ x² over every element of every buffer, in float64, deterministic for any thread count."""
     if not buffers:
         return 0.0
-    return _native.buffers_reduce([b.ravel() for b in buffers], buffers[0].dtype.name, True)
+    return _native.buffers_reduce([b.reshape(-1) for b in buffers], buffers[0].dtype.name, True)
 
 
 def _row_bytes(a):
@@ -312,7 +312,7 @@ def all_finite(buffers):
     """True when every element of every buffer is finite (one pass, any mix of float dtypes)."""
     groups = {}
     for b in buffers:
-        groups.setdefault(b.dtype, []).append(b.ravel())
+        groups.setdefault(b.dtype, []).append(b.reshape(-1))
     return all(_native.buffers_reduce(g, dt.name, False, True) == 0.0 for dt, g in groups.items())
 
 
@@ -325,18 +325,18 @@ def max_abs(buffers):
     """max |x| over every element of every buffer (NaN if any is NaN; 0.0 when empty)."""
     if not buffers:
         return 0.0
-    return _native.buffers_reduce([b.ravel() for b in buffers], buffers[0].dtype.name, False)
+    return _native.buffers_reduce([b.reshape(-1) for b in buffers], buffers[0].dtype.name, False)
 
 
 def scale_inplace(x, alpha):
     """x *= alpha."""
-    _native.scale_inplace(x.ravel(), alpha)
+    _native.scale_inplace(x.reshape(-1), alpha)
     return x
 
 
 def clamp_inplace(x, min, max):
     """x = clamp(x, min, max); NaN stays NaN."""
-    _native.clamp_inplace(x.ravel(), min, max)
+    _native.clamp_inplace(x.reshape(-1), min, max)
     return x
 
 
@@ -348,9 +348,9 @@ def renorm_rows(weight, max_norm):
 
 def l1_penalty_grad(grad, weight, strength):
     """grad += strength·sign(weight); returns Σ|weight| (float64)."""
-    return _native.penalty_grad(grad.ravel(), weight.ravel(), strength, 1)
+    return _native.penalty_grad(grad.reshape(-1), weight.reshape(-1), strength, 1)
 
 
 def l2_penalty_grad(grad, weight, strength):
     """grad += strength·weight; returns Σweight² (float64)."""
-    return _native.penalty_grad(grad.ravel(), weight.ravel(), strength, 2)
+    return _native.penalty_grad(grad.reshape(-1), weight.reshape(-1), strength, 2)

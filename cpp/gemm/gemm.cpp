@@ -152,10 +152,12 @@ void dot_tile(const GemmArgs<T>& g, int64_t i, int64_t j) {
     T sum[NB][4];
 #pragma GCC unroll 4
     for (int jj = 0; jj < NB; ++jj) {
-        if (MA == 4) hsum4(acc[0][jj], acc[1 % MA][jj], acc[2 % MA][jj], acc[3 % MA][jj], sum[jj]);
-        else
+        if constexpr (MA == 4) {
+            hsum4(acc[0][jj], acc[1][jj], acc[2][jj], acc[3][jj], sum[jj]);
+        } else {
 #pragma GCC unroll 4
             for (int ii = 0; ii < MA; ++ii) sum[jj][ii] = hsum(acc[ii][jj]);
+        }
     }
 #pragma GCC unroll 4
     for (int ii = 0; ii < MA; ++ii) {

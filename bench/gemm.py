@@ -19,7 +19,6 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine_info, markdown_table, set_threads, time_interleaved, write_results  # noqa: E402
 
-import fastnn  # noqa: E402
 from fastnn import ops  # noqa: E402
 
 

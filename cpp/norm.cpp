@@ -31,7 +31,9 @@ namespace FASTNN_ISA_NS {
 namespace {
 
 constexpr int64_t kCols = 64;                   // columns per BatchNorm block
-constexpr int64_t kGrain = int64_t(1) << 15;    // elements per thread, at least
+// Elements per thread, at least: a 128×256 batch (32K) already splits over 2 threads
+// (fused BatchNorm forward 30 → 23 µs on the 2-core VM; at 8K elements one thread wins).
+constexpr int64_t kGrain = int64_t(1) << 13;
 
 // Calls body(c0, c1) for each 64-column block, blocks split over threads.
 template <class Body> void for_column_blocks(int64_t B, int64_t F, const Body& body) {
@@ -55,6 +57,54 @@ template <class F> inline double lane_sum(int64_t n, const F& f) {
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
+// Column sums of a 64-column block in double lanes: acc_k[j] = Σ_r t_k(r, j) over rows
+// r = 0..B−1 in order, for j < w. term(r, j, n, t) sets t[k] to the Vec<double> of
+// columns j..j+DW (the first n valid, the rest 0). Rows go in tiles of 8: each column
+// group adds a tile's rows in registers, then the next group; the sums wait in L1.
+// (Walking one column group down all B rows instead strides by the row length, and for
+// F = 256 floats, 1 KiB, every row lands in the same few L1 sets.) Each column is summed
+// alone in row order, so neither vector width nor tiling changes a bit.
+template <int NS, class Term>
+FASTNN_INLINE void column_sums(int64_t B, int64_t w, double* const* acc, const Term& term) {
+    using D = Vec<double>;
+    constexpr int DW = D::W;
+    constexpr int64_t kRowTile = 8;
+    const int64_t wv = (w + DW - 1) / DW * DW;  // acc arrays hold whole vectors (kCols % DW == 0)
+    for (int k = 0; k < NS; ++k)
+        for (int64_t j = 0; j < wv; ++j) acc[k][j] = 0;
+    constexpr int G = 4 / NS;  // column groups per step: 4 independent add chains
+    for (int64_t r0 = 0; r0 < B; r0 += kRowTile) {
+        const int64_t r1 = imin(B, r0 + kRowTile);
+        int64_t j = 0;
+        for (; j + G * DW <= w; j += G * DW) {
+            D a[G][NS], t[NS];
+            for (int g = 0; g < G; ++g)
+                for (int k = 0; k < NS; ++k) a[g][k] = D::load(acc[k] + j + g * DW);
+            for (int64_t r = r0; r < r1; ++r)
+                for (int g = 0; g < G; ++g) {
+                    term(r, j + g * DW, DW, t);
+                    for (int k = 0; k < NS; ++k) a[g][k] = a[g][k] + t[k];
+                }
+            for (int g = 0; g < G; ++g)
+                for (int k = 0; k < NS; ++k) a[g][k].store(acc[k] + j + g * DW);
+        }
+        for (; j < w; j += DW) {
+            const int n = (int)imin(DW, w - j);
+            D a[NS], t[NS];
+            for (int k = 0; k < NS; ++k) a[k] = D::load(acc[k] + j);
+            for (int64_t r = r0; r < r1; ++r) {
+                term(r, j, n, t);
+                for (int k = 0; k < NS; ++k) a[k] = a[k] + t[k];
+            }
+            for (int k = 0; k < NS; ++k) a[k].store(acc[k] + j);
+        }
+    }
+}
+
+template <class T> FASTNN_INLINE Vec<double> widen_cols(const T* p, int n) {
+    return n == Vec<double>::W ? widen(p) : widen_n(p, n);
+}
+
 template <class T>
 void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,
                             int64_t F, double eps, T* running_mean, T* running_var, double momentum,
@@ -63,27 +113,38 @@ void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
     const uint64_t key = post.dropout ? rng_key(post.seed, post.stream) : 0;
     for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
         const int64_t w = c1 - c0;
-        double s[kCols], q[kCols];
+        using D = Vec<double>;
+        double s[kCols], q[kCols], md[kCols] = {};  // md: zero past w (lanes past n are loaded)
         T m[kCols], a[kCols], sh[kCols];
-        for (int64_t j = 0; j < w; ++j) s[j] = 0;
-        for (int64_t r = 0; r < B; ++r)
-            for (int64_t j = 0; j < w; ++j) s[j] += (double)x[r * F + c0 + j];
-        for (int64_t j = 0; j < w; ++j) { m[j] = T(s[j] / (double)B); q[j] = 0; }
-        for (int64_t r = 0; r < B; ++r)
-            for (int64_t j = 0; j < w; ++j) {
-                const double d = (double)x[r * F + c0 + j] - (double)m[j];
-                q[j] += d * d;
-            }
+        const T* xb = x + c0;
+        double* ps[1] = {s};
+        column_sums<1>(B, w, ps, [&](int64_t r, int64_t j, int n, D* t) { t[0] = widen_cols(xb + r * F + j, n); });
+        // Per-column divisions and square roots in double vectors (s and q hold whole
+        // vectors): s ← batch mean, q ← invstd, qu ← unbiased variance.
+        const D bd = D::set1((double)B), bu = D::set1((double)(B - 1)), epsd = D::set1(eps), one = D::set1(1.0);
+        for (int64_t j = 0; j < w; j += D::W) (D::load(s + j) / bd).store(s + j);
+        for (int64_t j = 0; j < w; ++j) { m[j] = T(s[j]); md[j] = (double)m[j]; }
+        double* pq[1] = {q};
+        column_sums<1>(B, w, pq, [&](int64_t r, int64_t j, int n, D* t) {
+            const D d = widen_cols(xb + r * F + j, n) - D::load(md + j);
+            t[0] = d * d;
+        });
+        double qu[kCols];
+        for (int64_t j = 0; j < w; j += D::W) {
+            const D qv = D::load(q + j);
+            (qv / bu).store(qu + j);
+            (one / vsqrt(qv / bd + epsd)).store(q + j);
+        }
         for (int64_t j = 0; j < w; ++j) {
-            const T is = T(1.0 / __builtin_sqrt(q[j] / (double)B + eps));
+            const T is = T(q[j]);
             mean[c0 + j] = m[j];
             invstd[c0 + j] = is;
             a[j] = gamma ? is * gamma[c0 + j] : is;
             sh[j] = beta ? beta[c0 + j] : T(0);
             if (running_mean)
-                running_mean[c0 + j] = T((1 - momentum) * (double)running_mean[c0 + j] + momentum * (s[j] / (double)B));
+                running_mean[c0 + j] = T((1 - momentum) * (double)running_mean[c0 + j] + momentum * s[j]);
             if (running_var && B > 1)
-                running_var[c0 + j] = T((1 - momentum) * (double)running_var[c0 + j] + momentum * (q[j] / (double)(B - 1)));
+                running_var[c0 + j] = T((1 - momentum) * (double)running_var[c0 + j] + momentum * qu[j]);
         }
         // y = (x − μ)·a + β as one FMA per element in Vec code for every variant, so the
         // fused ReLU / dropout see exactly the values the unfused kernels would read.
@@ -128,51 +189,67 @@ void batchnorm_inference_impl(T* y, const T* x, const T* mean, const T* var, con
 template <class T>
 void batchnorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean, const T* invstd,
                              const T* gamma, int64_t B, int64_t F, const T* post_y, double post_scale) {
-    if (post_y) {
-        // The fused ReLU / dropout backward first, into dx: g' = g·scale where y > 0, else 0
-        // (the dropout kernel's g·scale and the ReLU kernel's select, composed); then the
-        // BatchNorm backward reads g' from dx (dx may alias dy).
-        using V = Vec<T>;
-        const T s = T(post_scale);
-        const V vs = V::set1(s), zero = V::zero();
-        split_range(B * F, threads_for(B * F, kGrain), [&](int64_t i0, int64_t i1) {
-            int64_t i = i0;
-            for (; i + V::W <= i1; i += V::W)
-                select(cmp_gt(V::load(post_y + i), zero), V::load(dy + i) * vs, zero).store(dx + i);
-            if (i < i1) {
-                const int n = (int)(i1 - i);
-                select(cmp_gt(V::load_n(post_y + i, n), zero), V::load_n(dy + i, n) * vs, zero).store_n(dx + i, n);
-            }
-        });
-        dy = dx;
-    }
+    using V = Vec<T>;
     for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
         const int64_t w = c1 - c0;
-        double sg[kCols], sgx[kCols];
+        using D = Vec<double>;
+        // The fused ReLU / dropout backward first, into this block of dx: g' = g·scale where
+        // y > 0, else 0 (the dropout kernel's g·scale and the ReLU kernel's select,
+        // composed); the BatchNorm backward then reads g' from dx (dx may alias dy).
+        const T* gsrc = dy;
+        if (post_y) {
+            const V vs = V::set1(T(post_scale)), z = V::zero();
+            for (int64_t r = 0; r < B; ++r) {
+                const T *py = post_y + r * F + c0, *g = dy + r * F + c0;
+                T* d = dx + r * F + c0;
+                for (int64_t j = 0; j < w; j += V::W) {
+                    const int n = (int)imin(V::W, w - j);
+                    auto ld = [n](const T* p) { return n == V::W ? V::load(p) : V::load_n(p, n); };
+                    const V v = select(cmp_gt(ld(py + j), z), ld(g + j) * vs, z);
+                    if (n == V::W) v.store(d + j); else v.store_n(d + j, n);
+                }
+            }
+            gsrc = dx;
+        }
+        double sg[kCols], sgx[kCols], md[kCols] = {}, isd[kCols] = {};  // zero past w, as above
         T m[kCols], is[kCols], k1[kCols], k2[kCols], sc[kCols];
         for (int64_t j = 0; j < w; ++j) {
-            sg[j] = sgx[j] = 0;
             m[j] = mean[c0 + j];
             is[j] = invstd[c0 + j];
+            md[j] = (double)m[j];
+            isd[j] = (double)is[j];
         }
-        for (int64_t r = 0; r < B; ++r)
-            for (int64_t j = 0; j < w; ++j) {
-                const double g = (double)dy[r * F + c0 + j];
-                sg[j] += g;
-                sgx[j] += g * ((double)(x[r * F + c0 + j] - m[j]) * (double)is[j]);
-            }
+        const T *xb = x + c0, *gb = gsrc + c0;
+        double* pg[2] = {sg, sgx};
+        column_sums<2>(B, w, pg, [&](int64_t r, int64_t j, int n, D* t) {
+            const D g = widen_cols(gb + r * F + j, n);
+            t[0] = g;
+            t[1] = g * ((widen_cols(xb + r * F + j, n) - D::load(md + j)) * D::load(isd + j));
+        });
+        double q1[kCols], q2[kCols];
+        const D bd = D::set1((double)B);
+        for (int64_t j = 0; j < w; j += D::W) {  // divisions in double vectors
+            (D::load(sg + j) / bd).store(q1 + j);
+            (D::load(sgx + j) / bd).store(q2 + j);
+        }
         for (int64_t j = 0; j < w; ++j) {
             if (dgamma) dgamma[c0 + j] += T(sgx[j]);
             if (dbeta) dbeta[c0 + j] += T(sg[j]);
-            k1[j] = T(sg[j] / (double)B);
-            k2[j] = T(sgx[j] / (double)B);
+            k1[j] = T(q1[j]);
+            k2[j] = T(q2[j]);
             sc[j] = gamma ? gamma[c0 + j] * is[j] : is[j];
         }
-        for (int64_t r = 0; r < B; ++r)
-            for (int64_t j = 0; j < w; ++j) {
-                const T xh = (x[r * F + c0 + j] - m[j]) * is[j];
-                dx[r * F + c0 + j] = (dy[r * F + c0 + j] - (k1[j] + xh * k2[j])) * sc[j];
+        for (int64_t r = 0; r < B; ++r) {
+            const T *xr = xb + r * F, *gr = gb + r * F;
+            T* dr = dx + r * F + c0;
+            for (int64_t j = 0; j < w; j += V::W) {
+                const int n = (int)imin(V::W, w - j);
+                auto ld = [n](const T* p) { return n == V::W ? V::load(p) : V::load_n(p, n); };
+                const V xh = (ld(xr + j) - ld(m + j)) * ld(is + j);
+                const V v = (ld(gr + j) - fmadd(xh, ld(k2 + j), ld(k1 + j))) * ld(sc + j);
+                if (n == V::W) v.store(dr + j); else v.store_n(dr + j, n);
             }
+        }
     });
 }
 

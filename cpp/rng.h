@@ -58,8 +58,9 @@ FASTNN_INLINE __m512i rng_mix8(__m512i z) {
 }
 // 16 32-bit lanes, lane l = the bits of element i + l (little-endian halves of 8 words).
 FASTNN_INLINE __m512i rng_bits_block(uint64_t z0) {
-    const long long g = (long long)kRngGolden;
-    const __m512i steps = _mm512_setr_epi64(0, g, 2 * g, 3 * g, 4 * g, 5 * g, 6 * g, 7 * g);  // wraps mod 2^64
+    constexpr uint64_t g = kRngGolden;  // multiples wrap mod 2^64 (unsigned: defined)
+    const __m512i steps = _mm512_setr_epi64(0, (long long)g, (long long)(2 * g), (long long)(3 * g), (long long)(4 * g),
+                                            (long long)(5 * g), (long long)(6 * g), (long long)(7 * g));
     return rng_mix8(_mm512_add_epi64(_mm512_set1_epi64((long long)z0), steps));
 }
 template <class T> FASTNN_INLINE void rng_keep_block(uint64_t z0, uint64_t keep32, typename Vec<T>::Mask* m);
@@ -90,8 +91,9 @@ FASTNN_INLINE __m256i rng_mix4(__m256i z) {
 }
 // 8 32-bit lanes, lane l = the bits of element i + l (little-endian halves of 4 words).
 FASTNN_INLINE __m256i rng_bits_block(uint64_t z0) {
-    const long long g = (long long)kRngGolden;
-    return rng_mix4(_mm256_add_epi64(_mm256_set1_epi64x((long long)z0), _mm256_setr_epi64x(0, g, 2 * g, 3 * g)));
+    constexpr uint64_t g = kRngGolden;  // multiples wrap mod 2^64 (unsigned: defined)
+    const __m256i steps = _mm256_setr_epi64x(0, (long long)g, (long long)(2 * g), (long long)(3 * g));
+    return rng_mix4(_mm256_add_epi64(_mm256_set1_epi64x((long long)z0), steps));
 }
 template <class T> FASTNN_INLINE void rng_keep_block(uint64_t z0, uint64_t keep32, typename Vec<T>::Mask* m);
 template <> FASTNN_INLINE void rng_keep_block<float>(uint64_t z0, uint64_t keep32, __m256* m) {

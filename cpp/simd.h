@@ -13,6 +13,7 @@
 //   load/store (aligned not required), load_n/store_n (first n <= W lanes, rest untouched
 //   on store and zero on load), set1, zero, arithmetic, fmadd(a,b,c) = a*b + c,
 //   min/max (NaN handling: see below), comparisons, select(m, a, b) = m ? a : b.
+//   widen/widen_n: float (or double) values loaded into Vec<double> lanes.
 //
 // min/max follow the x86 instruction: max(a, b) returns b when either is NaN. Kernels
 // that must propagate NaN put the data operand second: max(zero, x) keeps NaN x.
@@ -151,6 +152,10 @@ FASTNN_INLINE void hsum4(Vec<double> a, Vec<double> b, Vec<double> c, Vec<double
     const __m256d ab = _mm256_hadd_pd(half_sum(a), half_sum(b)), cd = _mm256_hadd_pd(half_sum(c), half_sum(d));
     _mm256_storeu_pd(s, _mm256_add_pd(_mm256_permute2f128_pd(ab, cd, 0x20), _mm256_permute2f128_pd(ab, cd, 0x31)));
 }
+FASTNN_INLINE Vec<double> widen(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+FASTNN_INLINE Vec<double> widen_n(const float* p, int n) {
+    return _mm512_cvtps_pd(_mm512_castps512_ps256(Vec<float>::load_n(p, n).v));
+}
 
 #elif defined(__AVX2__) && defined(__FMA__)
 // ---------------------------------------------------------------- AVX2 + FMA (x86-64-v3)
@@ -279,6 +284,10 @@ FASTNN_INLINE void hsum4(Vec<double> a, Vec<double> b, Vec<double> c, Vec<double
     const __m256d ab = _mm256_hadd_pd(a.v, b.v), cd = _mm256_hadd_pd(c.v, d.v);
     _mm256_storeu_pd(s, _mm256_add_pd(_mm256_permute2f128_pd(ab, cd, 0x20), _mm256_permute2f128_pd(ab, cd, 0x31)));
 }
+FASTNN_INLINE Vec<double> widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+FASTNN_INLINE Vec<double> widen_n(const float* p, int n) {
+    return _mm256_cvtps_pd(_mm256_castps256_ps128(Vec<float>::load_n(p, n).v));
+}
 
 #else
 // ---------------------------------------------------------------- portable (GCC vector extensions)
@@ -363,7 +372,14 @@ FASTNN_INLINE Vec<double> pow2i(Vec<double> n) {
     i = (i + 1023) << 52;
     gv_f64 r; memcpy(&r, &i, sizeof r); return r;
 }
+FASTNN_INLINE Vec<double> widen(const float* p) { return gv_f64{p[0], p[1]}; }
+FASTNN_INLINE Vec<double> widen_n(const float* p, int n) { return gv_f64{p[0], n > 1 ? p[1] : 0.0}; }
 #endif
+
+// widen(p) / widen_n(p, n): Vec<double>::W values from p (the first n, rest 0) in double
+// lanes; for double sources a plain load.
+FASTNN_INLINE Vec<double> widen(const double* p) { return Vec<double>::load(p); }
+FASTNN_INLINE Vec<double> widen_n(const double* p, int n) { return Vec<double>::load_n(p, n); }
 
 }  // namespace FASTNN_ISA_NS
 }  // namespace fastnn

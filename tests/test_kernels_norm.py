@@ -134,7 +134,11 @@ def test_threads_bitwise_equal(kind, dtype):
         dg = np.zeros(1100, dtype=dtype)
         db = np.zeros(1100, dtype=dtype)
         dx = bwd(g, x, mean, invstd, gamma, dg, db)
-        return y, mean, invstd, dx, dg, db
+        out = [y, mean, invstd, dx, dg, db]
+        if kind == "batchnorm":                       # the fused ReLU + dropout variants too
+            yf, _, _ = fwd(x, gamma, beta, 1e-5, relu=True, dropout=(0.25, 4 / 3, 5, 9))
+            out += [yf, bwd(g, x, mean, invstd, gamma, dg, db, y=yf, scale=4 / 3), dg, db]
+        return tuple(out)
 
     bitwise_same_for_threads(run)
 

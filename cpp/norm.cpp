@@ -101,8 +101,15 @@ FASTNN_INLINE void column_sums(int64_t B, int64_t w, double* const* acc, const T
     }
 }
 
+// The n ≤ W columns at p of a block row: whole-vector access when n == W, masked otherwise.
 template <class T> FASTNN_INLINE Vec<double> widen_cols(const T* p, int n) {
     return n == Vec<double>::W ? widen(p) : widen_n(p, n);
+}
+template <class T> FASTNN_INLINE Vec<T> load_cols(const T* p, int n) {
+    return n == Vec<T>::W ? Vec<T>::load(p) : Vec<T>::load_n(p, n);
+}
+template <class T> FASTNN_INLINE void store_cols(Vec<T> v, T* p, int n) {
+    if (n == Vec<T>::W) v.store(p); else v.store_n(p, n);
 }
 
 template <class T>
@@ -114,7 +121,7 @@ void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
     for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
         const int64_t w = c1 - c0;
         using D = Vec<double>;
-        double s[kCols], q[kCols], md[kCols] = {};  // md: zero past w (lanes past n are loaded)
+        double s[kCols], q[kCols], md[kCols] = {};  // md zero past w: whole vectors are loaded
         T m[kCols], a[kCols], sh[kCols];
         const T* xb = x + c0;
         double* ps[1] = {s};
@@ -204,14 +211,12 @@ void batchnorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x
                 T* d = dx + r * F + c0;
                 for (int64_t j = 0; j < w; j += V::W) {
                     const int n = (int)imin(V::W, w - j);
-                    auto ld = [n](const T* p) { return n == V::W ? V::load(p) : V::load_n(p, n); };
-                    const V v = select(cmp_gt(ld(py + j), z), ld(g + j) * vs, z);
-                    if (n == V::W) v.store(d + j); else v.store_n(d + j, n);
+                    store_cols(select(cmp_gt(load_cols(py + j, n), z), load_cols(g + j, n) * vs, z), d + j, n);
                 }
             }
             gsrc = dx;
         }
-        double sg[kCols], sgx[kCols], md[kCols] = {}, isd[kCols] = {};  // zero past w, as above
+        double sg[kCols], sgx[kCols], md[kCols] = {}, isd[kCols] = {};  // zero past w, as in the forward
         T m[kCols], is[kCols], k1[kCols], k2[kCols], sc[kCols];
         for (int64_t j = 0; j < w; ++j) {
             m[j] = mean[c0 + j];
@@ -244,10 +249,9 @@ void batchnorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x
             T* dr = dx + r * F + c0;
             for (int64_t j = 0; j < w; j += V::W) {
                 const int n = (int)imin(V::W, w - j);
-                auto ld = [n](const T* p) { return n == V::W ? V::load(p) : V::load_n(p, n); };
-                const V xh = (ld(xr + j) - ld(m + j)) * ld(is + j);
-                const V v = (ld(gr + j) - fmadd(xh, ld(k2 + j), ld(k1 + j))) * ld(sc + j);
-                if (n == V::W) v.store(dr + j); else v.store_n(dr + j, n);
+                const V xh = (load_cols(xr + j, n) - load_cols(m + j, n)) * load_cols(is + j, n);
+                const V gp = load_cols(gr + j, n) - fmadd(xh, load_cols(k2 + j, n), load_cols(k1 + j, n));
+                store_cols(gp * load_cols(sc + j, n), dr + j, n);
             }
         }
     });

@@ -77,10 +77,17 @@ static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restri
         b += NR;
     }
 
-    const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta), zero = V::zero();
-    const bool scale = ep.alpha != T(1), accumulate = ep.beta != T(0);
     if (m == MR && n == NR) {
-        // Full tile: compile-time indices only, so the accumulators stay in registers.
+        // Full tile: compile-time indices only, so the accumulators stay in registers. The
+        // epilogue's fields are copied first: the vector stores below may alias anything,
+        // so fields read through `ep` would be re-read after every store.
+        const T alpha_s = ep.alpha, beta_s = ep.beta;
+        const T* const bias = ep.bias;
+        const bool scale = alpha_s != T(1), accumulate = beta_s != T(0), relu = ep.relu;
+        const V alpha = V::set1(alpha_s), beta = V::set1(beta_s), zero = V::zero();
+        V bv[NRV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NRV; ++v) bv[v] = bias ? V::load(bias + v * W) : zero;
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) {
             T* crow = c + i * ldc;
@@ -88,8 +95,8 @@ static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restri
             for (int v = 0; v < NRV; ++v) {
                 V r = scale ? acc[i][v] * alpha : acc[i][v];
                 if (accumulate) r = fmadd(beta, V::load(crow + v * W), r);
-                if (ep.bias) r = r + V::load(ep.bias + v * W);
-                if (ep.relu) r = vmax(zero, r);
+                if (bias) r = r + bv[v];
+                if (relu) r = vmax(zero, r);
                 r.store(crow + v * W);
             }
         }

@@ -25,6 +25,9 @@ bool cpu_has(const char* isa) {
               __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c") &&
               __builtin_cpu_supports("movbe");
     if (strcmp(isa, "avx2") == 0) return v3;
+#if defined(FASTNN_AVX512_EMULATION)
+    if (strcmp(isa, "avx512") == 0) return v3;  // developer check build: see avx512_emulation.h
+#endif
     if (strcmp(isa, "avx512") == 0)
         return v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
@@ -79,6 +82,14 @@ const char* supported_isas() {
         strcat(buf, isa);
     }
     return buf;
+}
+
+int avx512_emulated() {
+#if defined(FASTNN_AVX512_EMULATION)
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 const char* openmp_runtime() {

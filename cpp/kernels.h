@@ -107,6 +107,8 @@ int select_isa(const char* name);
 const char* current_isa();
 // Comma-separated ISAs this CPU can run, best first.
 const char* supported_isas();
+// 1 in the developer check build whose avx512 kernels run over SIMDe's emulation.
+int avx512_emulated();
 const char* openmp_runtime();
 
 }  // namespace fastnn

@@ -46,7 +46,7 @@ inline uint32_t rng_bits32(uint64_t key, int64_t i) {
     return (uint32_t)((i & 1) ? w >> 32 : w);
 }
 
-#if defined(__AVX512F__)
+#if defined(FASTNN_AVX512)
 constexpr int64_t kRngBlock = 16;  // elements per block: 8 words
 // 8 lanes of uint64; AVX-512DQ multiplies 64-bit lanes natively.
 FASTNN_INLINE __m512i rng_mix8(__m512i z) {

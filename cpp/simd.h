@@ -24,6 +24,14 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #endif
+// FASTNN_AVX512: the AVX-512 branches are compiled, for real (-march=x86-64-v4) or, in a
+// developer check build only, over an emulation on AVX2 (avx512_emulation.h).
+#if defined(FASTNN_AVX512_EMULATION)
+#include "avx512_emulation.h"
+#endif
+#if defined(__AVX512F__) || defined(FASTNN_AVX512_EMULATION)
+#define FASTNN_AVX512 1
+#endif
 
 #ifndef FASTNN_ISA_NS
 #error "simd.h is compiled per instruction set: define FASTNN_ISA_NS"
@@ -40,7 +48,7 @@ template <class T> struct Vec;
 FASTNN_INLINE int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 FASTNN_INLINE int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
-#if defined(__AVX512F__)
+#if defined(FASTNN_AVX512)
 // ---------------------------------------------------------------- AVX-512 (x86-64-v4)
 constexpr const char* kIsaName = "avx512";
 

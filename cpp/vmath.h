@@ -36,7 +36,7 @@ namespace FASTNN_ISA_NS {
 
 // ------------------------------------------------------------------ bit-level helpers
 
-#if defined(__AVX512F__)
+#if defined(FASTNN_AVX512)
 FASTNN_INLINE Vec<float> vand(Vec<float> a, Vec<float> b) { return _mm512_and_ps(a.v, b.v); }
 FASTNN_INLINE Vec<float> vor(Vec<float> a, Vec<float> b) { return _mm512_or_ps(a.v, b.v); }
 FASTNN_INLINE Vec<float> vxor(Vec<float> a, Vec<float> b) { return _mm512_xor_ps(a.v, b.v); }

@@ -28,6 +28,10 @@ def supported_isas():
     return k.supported_isas().decode()
 
 
+def avx512_emulated():
+    return bool(k.avx512_emulated())
+
+
 def openmp_runtime():
     return k.openmp_runtime().decode()
 

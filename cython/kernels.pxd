@@ -36,6 +36,7 @@ cdef extern from "kernels.h" namespace "fastnn":
     int select_isa(const char* name)
     const char* current_isa()
     const char* supported_isas()
+    int avx512_emulated()
     const char* openmp_runtime()
 
     void gemm_f32(const GemmArgs[float]& g) nogil

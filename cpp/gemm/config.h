@@ -14,7 +14,7 @@ namespace FASTNN_ISA_NS {
 
 template <class T> struct GemmConfig;
 
-#if defined(__AVX512F__)
+#if defined(FASTNN_AVX512)
 template <> struct GemmConfig<float> { static constexpr int MR = 12, NRV = 2; static constexpr int64_t KC = 384, MC = 240, NC = 3072; };
 template <> struct GemmConfig<double> { static constexpr int MR = 12, NRV = 2; static constexpr int64_t KC = 384, MC = 120, NC = 3072; };
 #elif defined(__AVX2__)

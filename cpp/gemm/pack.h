@@ -34,7 +34,7 @@ static inline void pack_rows_contig(T* __restrict dst, const T* __restrict src, 
         }
 }
 
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__) && !defined(FASTNN_AVX512)
 // 8×8 f32 transpose: rows r[0..7] ← columns.
 static inline void transpose8(Vec<float>* r) {
     __m256 t0 = _mm256_unpacklo_ps(r[0].v, r[1].v), t1 = _mm256_unpackhi_ps(r[0].v, r[1].v);

@@ -50,6 +50,11 @@ def show_config() -> str:
         f"  OpenMP runtime  : {_native.openmp_runtime()}",
         f"  backend         : {get_backend()}",
     ]
+    if _native.avx512_emulated():
+        lines += [
+            "  note            : developer check build, the avx512 kernels run over SIMDe's emulation",
+            "                    (FASTNN_AVX512_EMULATION): correct results, not AVX-512 speed",
+        ]
     text = "\n".join(lines)
     print(text)
     return text

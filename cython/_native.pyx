@@ -73,6 +73,15 @@ cdef inline int check_same_shape(str kernel, str name, Py_ssize_t r, Py_ssize_t 
     return 0
 
 
+cdef inline int check_norm_stats(str kernel, Py_ssize_t n_mean, Py_ssize_t n_invstd, Py_ssize_t nstat,
+                                 Py_ssize_t n_gamma, Py_ssize_t nf) except -1:
+    """The lengths a normalisation kernel's statistics (nstat each) and gamma (nf, or -1: absent) must have."""
+    check_len(kernel, "mean", n_mean, nstat)
+    check_len(kernel, "invstd", n_invstd, nstat)
+    check_len(kernel, "gamma", n_gamma, nf)
+    return 0
+
+
 cdef inline const floating* ptr_or_null(const floating[::1] v):
     return &v[0] if v is not None and v.shape[0] > 0 else NULL
 
@@ -228,9 +237,7 @@ def norm_forward(const floating[:, ::1] x,       # IN  B×F
                  uint64_t seed=0, uint64_t stream=0, uint64_t keep32=0, double scale=1.0):
     cdef Py_ssize_t nstat = x.shape[0] if layer else x.shape[1]
     check_same_shape("norm_forward", "out", y.shape[0], y.shape[1], x.shape[0], x.shape[1])
-    check_len("norm_forward", "mean", mean.shape[0], nstat)
-    check_len("norm_forward", "invstd", invstd.shape[0], nstat)
-    check_len("norm_forward", "gamma", len_or_absent(gamma), x.shape[1])
+    check_norm_stats("norm_forward", mean.shape[0], invstd.shape[0], nstat, len_or_absent(gamma), x.shape[1])
     check_len("norm_forward", "beta", len_or_absent(beta), x.shape[1])
     check_len("norm_forward", "running_mean", len_or_absent(running_mean), x.shape[1])
     check_len("norm_forward", "running_var", len_or_absent(running_var), x.shape[1])
@@ -301,9 +308,7 @@ def norm_backward(const floating[:, ::1] dy,     # IN  B×F
     check_same_shape("norm_backward", "out", dx.shape[0], dx.shape[1], dy.shape[0], dy.shape[1])
     if post_y is not None:
         check_same_shape("norm_backward", "y", post_y.shape[0], post_y.shape[1], dy.shape[0], dy.shape[1])
-    check_len("norm_backward", "mean", mean.shape[0], nstat)
-    check_len("norm_backward", "invstd", invstd.shape[0], nstat)
-    check_len("norm_backward", "gamma", len_or_absent(gamma), dy.shape[1])
+    check_norm_stats("norm_backward", mean.shape[0], invstd.shape[0], nstat, len_or_absent(gamma), dy.shape[1])
     check_len("norm_backward", "grad_gamma", len_or_absent(dgamma), dy.shape[1])
     check_len("norm_backward", "grad_beta", len_or_absent(dbeta), dy.shape[1])
     cdef const floating* ppy = &post_y[0, 0] if post_y is not None and dy.shape[0] > 0 and dy.shape[1] > 0 else NULL

@@ -38,6 +38,8 @@
 #endif
 
 #define FASTNN_INLINE inline __attribute__((always_inline))
+// For lambdas: [&]() FASTNN_INLINE_LAMBDA { ... }
+#define FASTNN_INLINE_LAMBDA __attribute__((always_inline))
 
 namespace fastnn {
 namespace FASTNN_ISA_NS {

@@ -8,6 +8,8 @@
 // Edge tiles: the packed panels are zero-padded, so the kernel always computes the full
 // tile and only the stores are masked (rows < m, lanes < n).
 #pragma once
+#include <type_traits>
+
 #include "../simd.h"
 
 namespace fastnn {
@@ -79,26 +81,42 @@ static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restri
 
     if (m == MR && n == NR) {
         // Full tile: compile-time indices only, so the accumulators stay in registers. The
-        // epilogue's fields are copied first: the vector stores below may alias anything,
-        // so fields read through `ep` would be re-read after every store.
-        const T alpha_s = ep.alpha, beta_s = ep.beta;
+        // epilogue's options are tested once per tile, not per store: each combination is
+        // its own straight-line store sequence (same operations in the same order).
         const T* const bias = ep.bias;
-        const bool scale = alpha_s != T(1), accumulate = beta_s != T(0), relu = ep.relu;
-        const V alpha = V::set1(alpha_s), beta = V::set1(beta_s), zero = V::zero();
-        V bv[NRV];
+        const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta), zero = V::zero();
+        // Each flag is std::true_type / std::false_type (a compile-time branch) or a bool.
+        auto store_tile = [&](auto scale, auto accumulate, auto add_bias, auto relu) FASTNN_INLINE_LAMBDA {
+            V bv[NRV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NRV; ++v) bv[v] = bias ? V::load(bias + v * W) : zero;
+            for (int v = 0; v < NRV; ++v) bv[v] = add_bias ? V::load(bias + v * W) : zero;
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-            T* crow = c + i * ldc;
+            for (int i = 0; i < MR; ++i) {
+                T* crow = c + i * ldc;
 #pragma GCC unroll 4
-            for (int v = 0; v < NRV; ++v) {
-                V r = scale ? acc[i][v] * alpha : acc[i][v];
-                if (accumulate) r = fmadd(beta, V::load(crow + v * W), r);
-                if (bias) r = r + bv[v];
-                if (relu) r = vmax(zero, r);
-                r.store(crow + v * W);
+                for (int v = 0; v < NRV; ++v) {
+                    V r = scale ? acc[i][v] * alpha : acc[i][v];
+                    if (accumulate) r = fmadd(beta, V::load(crow + v * W), r);
+                    if (add_bias) r = r + bv[v];
+                    if (relu) r = vmax(zero, r);
+                    r.store(crow + v * W);
+                }
             }
+        };
+        using F = std::false_type;
+        using Tr = std::true_type;
+        const int mode = (ep.alpha != T(1)) | (ep.beta != T(0)) << 1 | (bias != nullptr) << 2 | ep.relu << 3;
+        switch (mode) {
+            case 0: store_tile(F{}, F{}, F{}, F{}); break;
+            case 2: store_tile(F{}, Tr{}, F{}, F{}); break;
+            case 4: store_tile(F{}, F{}, Tr{}, F{}); break;
+            case 6: store_tile(F{}, Tr{}, Tr{}, F{}); break;
+            case 12: store_tile(F{}, F{}, Tr{}, Tr{}); break;
+            case 14: store_tile(F{}, Tr{}, Tr{}, Tr{}); break;
+            case 8: store_tile(F{}, F{}, F{}, Tr{}); break;
+            case 10: store_tile(F{}, Tr{}, F{}, Tr{}); break;
+            default:  // alpha != 1: rare (the layers never scale), tested per store
+                store_tile(Tr{}, ep.beta != T(0), bias != nullptr, ep.relu);
         }
         return;
     }

@@ -15,6 +15,8 @@
 // over each finished tile while it is still in L1, through the activation family.
 #include <stdlib.h>
 #include <string.h>
+
+#include <numeric>
 #include <omp.h>
 
 #include "../activation_impl.h"
@@ -61,12 +63,14 @@ template <class T> PackBuffers<T>& pack_buffers() {
 constexpr int64_t kRowSweepMaxK = 64;
 
 // The last micro-panel of a ragged M (32 = 5·6 + 2) runs a 2- or 4-row instance of the
-// micro-kernel over the same packed panel (column stride MR) instead of all MR rows.
-template <class T, int MR, int NRV>
-inline void ukr_ragged(int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep) {
-    if (m <= 2) gemm_ukr<T, 2, NRV, true>(kc, ap, bp, c, ldc, m, n, ep, 1, MR);
-    else if (m <= 4) gemm_ukr<T, 4, NRV, true>(kc, ap, bp, c, ldc, m, n, ep, 1, MR);
-    else gemm_ukr<T, MR, NRV>(kc, ap, bp, c, ldc, m, n, ep);
+// micro-kernel over the same packed panel (column stride MR) instead of all MR rows; B is
+// packed or, kDirectB, read in place with row stride rsb.
+template <class T, int MR, int NRV, bool kDirectB = false>
+inline void ukr_ragged(int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep,
+                       int64_t rsb = NRV * Vec<T>::W) {
+    if (m <= 2) gemm_ukr<T, 2, NRV, true, kDirectB>(kc, ap, bp, c, ldc, m, n, ep, 1, MR, rsb);
+    else if (m <= 4) gemm_ukr<T, 4, NRV, true, kDirectB>(kc, ap, bp, c, ldc, m, n, ep, 1, MR, rsb);
+    else gemm_ukr<T, MR, NRV, false, kDirectB>(kc, ap, bp, c, ldc, m, n, ep, 1, MR, rsb);
 }
 
 template <class T> constexpr int64_t kDirectMaxN() { return 4 * GemmConfig<T>::NRV * Vec<T>::W; }
@@ -77,6 +81,14 @@ template <class T> constexpr int64_t kDirectMaxN() { return 4 * GemmConfig<T>::N
 // thread even. Not past these bounds: 1000×1000×1000 lost 4% (the packed A block is reused
 // across many B panels), and transposed A (one row per depth step) lost 25%.
 constexpr int64_t kDirectRowsMaxM = 512, kDirectRowsMaxN = 1024;
+// Untransposed B (rows contiguous along N) is read in place when C has few rows: packing
+// reads and writes all of B once per call and is amortised over only M/MR micro-panels.
+// Not when B's row stride is a multiple of 2 KB: a micro-panel's column walk then cycles
+// through 1 or 2 of L1's 64 sets and thrashes. Interleaved A/B, f32, 1 thread, Zen 3:
+// 16x256x256 -23%, 32x256x256 -8%, 32x256x784 -10%, 16x512x784 -22%, 32x1024x1000 -10%;
+// at M = 64 reading in place lost (64x256x784 +21%), as did 2 KB strides (32x256x512 +33%).
+constexpr int64_t kDirectBMaxM = 48;
+inline bool direct_b_stride_ok(int64_t ldb_bytes) { return std::gcd(ldb_bytes, int64_t(4096)) <= 1024; }
 
 template <class T> int64_t balanced_kc(int64_t K) {
     const int64_t KC = GemmConfig<T>::KC, blocks = (K + KC - 1) / KC;
@@ -226,6 +238,7 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
     const bool direct_a = !kRef && (g.N <= kDirectMaxN<T>() ||
                                     (!g.trans_a && g.M <= kDirectRowsMaxM && g.N <= kDirectRowsMaxN));
     const int64_t rsa = g.trans_a ? 1 : g.lda, csa = g.trans_a ? g.lda : 1;
+    const bool direct_b = !kRef && !g.trans_b && g.M <= kDirectBMaxM && direct_b_stride_ok(g.ldb * int64_t(sizeof(T)));
     const bool row_sweep = g.K <= kRowSweepMaxK;
     const bool act_after = g.act != ACT_IDENTITY && g.act != ACT_RELU;
 
@@ -242,6 +255,7 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                 for (int64_t s = 0; s < npanels; ++s) {
                     const int64_t j0 = jc + s * NR;
                     const int len = (int)imin(NR, g.N - j0);
+                    if (direct_b && len == NR) continue;   // read in place (only ragged panels packed)
                     T* dst = bbuf + s * NR * kc;
                     if (g.trans_b) pack_rows_strided<T, NR>(dst, g.B + j0 * g.ldb + pc, g.ldb, kc, len);
                     else pack_rows_contig<T, NR>(dst, g.B + pc * g.ldb + j0, g.ldb, kc, len);
@@ -267,10 +281,16 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         T* c = g.C + i * g.ldc + j0;
                         const T* ap = abuf + r * MR * kc;
                         const T* bp = bbuf + s * NR * kc;
+                        const T* adirect = g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc;
                         if (kRef) gemm_ukr_ref<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
-                        else if (direct_a && m == MR)
-                            gemm_ukr<T, MR, Cfg::NRV, true>(kc, g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc,
-                                                            bp, c, g.ldc, m, n, ep, rsa, csa);
+                        else if (direct_b && n == NR) {
+                            const T* bd = g.B + pc * g.ldb + j0;
+                            if (direct_a && m == MR)
+                                gemm_ukr<T, MR, Cfg::NRV, true, true>(kc, adirect, bd, c, g.ldc, m, n, ep, rsa, csa, g.ldb);
+                            else if (m == MR) gemm_ukr<T, MR, Cfg::NRV, false, true>(kc, ap, bd, c, g.ldc, m, n, ep, 1, MR, g.ldb);
+                            else ukr_ragged<T, MR, Cfg::NRV, true>(kc, ap, bd, c, g.ldc, m, n, ep, g.ldb);
+                        } else if (direct_a && m == MR)
+                            gemm_ukr<T, MR, Cfg::NRV, true>(kc, adirect, bp, c, g.ldc, m, n, ep, rsa, csa);
                         else if (m == MR) gemm_ukr<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
                         else ukr_ragged<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
                         if (last && act_after) apply_activation_tile(c, g.ldc, m, n, g.act, g.act_params);

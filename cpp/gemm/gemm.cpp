@@ -62,15 +62,17 @@ template <class T> PackBuffers<T>& pack_buffers() {
 // products of batch-32 training (256x32x784) went from 0.69x to ~1x OpenBLAS with it.
 constexpr int64_t kRowSweepMaxK = 64;
 
-// The last micro-panel of a ragged M (32 = 5·6 + 2) runs a 2- or 4-row instance of the
-// micro-kernel over the same packed panel (column stride MR) instead of all MR rows; B is
-// packed or, kDirectB, read in place with row stride rsb.
-template <class T, int MR, int NRV, bool kDirectB = false>
-inline void ukr_ragged(int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep,
-                       int64_t rsb = NRV * Vec<T>::W) {
-    if (m <= 2) gemm_ukr<T, 2, NRV, true, kDirectB>(kc, ap, bp, c, ldc, m, n, ep, 1, MR, rsb);
-    else if (m <= 4) gemm_ukr<T, 4, NRV, true, kDirectB>(kc, ap, bp, c, ldc, m, n, ep, 1, MR, rsb);
-    else gemm_ukr<T, MR, NRV, false, kDirectB>(kc, ap, bp, c, ldc, m, n, ep, 1, MR, rsb);
+// One C tile's micro-kernel. A: read in place (adirect, strides rsa/csa; full micro-panels
+// only) or packed (ap, column stride MR). The last micro-panel of a ragged M (32 = 5·6 + 2)
+// runs a 2- or 4-row instance over its packed panel instead of all MR rows. B: packed or,
+// kDirectB, read in place with row stride rsb.
+template <class T, int MR, int NRV, bool kDirectB>
+inline void ukr_tile(int64_t kc, const T* adirect, int64_t rsa, int64_t csa, const T* ap, const T* b, int64_t rsb,
+                     T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep) {
+    if (m == MR && adirect) gemm_ukr<T, MR, NRV, true, kDirectB>(kc, adirect, b, c, ldc, m, n, ep, rsa, csa, rsb);
+    else if (m <= 2) gemm_ukr<T, 2, NRV, true, kDirectB>(kc, ap, b, c, ldc, m, n, ep, 1, MR, rsb);
+    else if (m <= 4) gemm_ukr<T, 4, NRV, true, kDirectB>(kc, ap, b, c, ldc, m, n, ep, 1, MR, rsb);
+    else gemm_ukr<T, MR, NRV, false, kDirectB>(kc, ap, b, c, ldc, m, n, ep, 1, MR, rsb);
 }
 
 template <class T> constexpr int64_t kDirectMaxN() { return 4 * GemmConfig<T>::NRV * Vec<T>::W; }
@@ -281,18 +283,13 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         T* c = g.C + i * g.ldc + j0;
                         const T* ap = abuf + r * MR * kc;
                         const T* bp = bbuf + s * NR * kc;
-                        const T* adirect = g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc;
+                        const T* adirect = !direct_a || m < MR ? nullptr
+                                           : g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc;
                         if (kRef) gemm_ukr_ref<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
-                        else if (direct_b && n == NR) {
-                            const T* bd = g.B + pc * g.ldb + j0;
-                            if (direct_a && m == MR)
-                                gemm_ukr<T, MR, Cfg::NRV, true, true>(kc, adirect, bd, c, g.ldc, m, n, ep, rsa, csa, g.ldb);
-                            else if (m == MR) gemm_ukr<T, MR, Cfg::NRV, false, true>(kc, ap, bd, c, g.ldc, m, n, ep, 1, MR, g.ldb);
-                            else ukr_ragged<T, MR, Cfg::NRV, true>(kc, ap, bd, c, g.ldc, m, n, ep, g.ldb);
-                        } else if (direct_a && m == MR)
-                            gemm_ukr<T, MR, Cfg::NRV, true>(kc, adirect, bp, c, g.ldc, m, n, ep, rsa, csa);
-                        else if (m == MR) gemm_ukr<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
-                        else ukr_ragged<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
+                        else if (direct_b && n == NR)
+                            ukr_tile<T, MR, Cfg::NRV, true>(kc, adirect, rsa, csa, ap, g.B + pc * g.ldb + j0, g.ldb,
+                                                            c, g.ldc, m, n, ep);
+                        else ukr_tile<T, MR, Cfg::NRV, false>(kc, adirect, rsa, csa, ap, bp, NR, c, g.ldc, m, n, ep);
                         if (last && act_after) apply_activation_tile(c, g.ldc, m, n, g.act, g.act_params);
                     };
                     if (row_sweep) {

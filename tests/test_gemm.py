@@ -244,6 +244,62 @@ def test_bad_inputs():
     _err(ValueError, "out is read-only", out=ro)
 
 
+def test_bad_inputs_with_out():
+    """The same errors, worded the same, when out is given (the unchecked fast path tries
+    the binding first and re-runs the full checks on whatever it rejects)."""
+    f32 = np.float32
+    out = np.empty((3, 5), f32)
+    _err(ValueError, "b must be 2-D", b=np.ones((4, 5, 1), f32), out=out)
+    _err(TypeError, "a must have dtype", a=np.ones((3, 4), np.int64), out=out)
+    _err(TypeError, "dtypes may not be mixed", b=np.ones((4, 5), np.float64), out=out)
+    _err(ValueError, "inner dimensions", b=np.ones((5, 5), f32), out=out)
+    _err(ValueError, "a must be C-contiguous", a=np.ones((3, 4), f32, order="F"), out=out)   # owns its memory
+    _err(ValueError, "out has shape", out=np.ones((5, 3), f32))
+    _err(ValueError, "out must be C-contiguous", out=np.ones((3, 5), f32, order="F"))
+    _err(TypeError, "out has dtype", out=np.ones((3, 5), np.float64))
+    _err(TypeError, "out must be a numpy.ndarray", out=[[0.0] * 5] * 3)
+    _err(ValueError, "bias has shape", bias=np.ones(4, f32), out=out)
+    _err(ValueError, "bias must be 1-D", bias=np.ones((1, 5), f32), out=out)
+    _err(TypeError, "bias has dtype", bias=np.ones(5, np.float64), out=out)
+    _err(ValueError, "alpha must be finite", alpha=float("inf"), out=out)
+    _err(ValueError, "beta must be finite", beta=float("nan"), out=out)
+    _err(TypeError, "beta must be a real number", beta="1", out=out)
+    _err(ValueError, "unknown activation", activation="relu6", out=out)
+    bias = np.ones(5, f32)
+    with pytest.raises(ValueError, match="out must not share memory with bias"):
+        ops.gemm(np.ones((1, 4), f32), np.ones((4, 5), f32), out=bias.reshape(1, 5), bias=bias)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_path_matches_checked_path(dtype, monkeypatch):
+    """ops.gemm's unchecked fast path (plain arrays that own their memory) and its fully
+    checked path give the same bits, for every epilogue; and the fast path is the one the
+    common call takes (with the checks made to fail, it still succeeds)."""
+    rng = np.random.default_rng(11)
+    cases = [dict(), dict(trans_b=True, bias=rng.standard_normal(9).astype(dtype), activation="relu"),
+             dict(trans_a=True, alpha=0.5, beta=2.0), dict(activation="leaky_relu", activation_params=(0.2,)),
+             dict(activation="gelu", bias=rng.standard_normal(9).astype(dtype))]
+    for kw in cases:
+        a = rng.standard_normal((13, 7)).astype(dtype) if kw.get("trans_a") else rng.standard_normal((7, 13)).astype(dtype)
+        b = rng.standard_normal((9, 13)).astype(dtype) if kw.get("trans_b") else rng.standard_normal((13, 9)).astype(dtype)
+        c0 = rng.standard_normal((7, 9)).astype(dtype)
+        fast_out = c0.copy()
+        fast = ops.gemm(a, b, out=fast_out, **kw)
+        assert fast is fast_out
+        with monkeypatch.context() as mp:
+            mp.setattr(ops, "_NATIVE_GEMM", None)             # full checks only
+            checked = ops.gemm(a, b, out=c0.copy(), **kw)
+        np.testing.assert_array_equal(fast, checked)
+        with monkeypatch.context() as mp:
+            def fail(*args, **kwargs):
+                raise AssertionError("the full checks ran")
+            mp.setattr(ops, "check_array", fail)
+            mp.setattr(ops, "check_out", fail)
+            np.testing.assert_array_equal(ops.gemm(a, b, out=c0.copy(), **kw), checked)
+            if kw.get("beta", 0.0) == 0.0:
+                np.testing.assert_array_equal(ops.gemm(a, b, **kw), checked)
+
+
 # ---------------------------------------------------------------- every ISA
 
 _ISA_SCRIPT = r"""

@@ -296,7 +296,8 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         // Shallow K: the packed B block is small (L2), so each task sweeps one
                         // micro-panel's rows of C left to right (contiguous, TLB-friendly)
                         // instead of walking a tall column strip of C.
-#pragma omp for schedule(dynamic, 4)
+                        const int chunk = mpanels >= 8 * int64_t(nt) ? 4 : 1;
+#pragma omp for schedule(dynamic, chunk)
                         for (int64_t r = 0; r < mpanels; ++r)
                             for (int64_t s = 0; s < npanels; ++s) tile(r, s);
                     } else {
@@ -308,7 +309,10 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         // thread computes a tile never changes its bits.
                         const int64_t mblocks = (mchunk + MC - 1) / MC, ntasks = mblocks * npanels;
                         const int64_t panels_per_block = (mpanels + mblocks - 1) / mblocks;
-#pragma omp for schedule(dynamic, 4)
+                        // 4 at a time only when that leaves every thread several chunks: the
+                        // 4 tasks of a narrow C (512x256x10 NT) went to one thread whole.
+                        const int chunk = ntasks >= 8 * int64_t(nt) ? 4 : 1;
+#pragma omp for schedule(dynamic, chunk)
                         for (int64_t t = 0; t < ntasks; ++t) {
                             const int64_t blk = t / npanels, s = t % npanels;
                             const int64_t rend = imin(mpanels, (blk + 1) * panels_per_block);

@@ -1,6 +1,6 @@
 """GEMM throughput: fastnn vs NumPy (OpenBLAS) vs PyTorch, same run, same threads.
 
-    python bench/gemm.py [--threads N] [--repeats R] [--quick]
+    python bench/gemm.py [--threads N] [--repeats R] [--quick] [--only TEXT]
 
 Square products 64..2048 and the products of training a 784-256-256-10 MLP at batch
 32/128/512 in all three orientations (forward X·Wᵀ, input gradient dY·W, weight gradient
@@ -42,6 +42,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer shapes (smoke test)")
     ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--only", default="", help="only the cases whose name contains TEXT (e.g. '->10'); "
+                                                 "results are then printed, not written")
     args = ap.parse_args()
     torch = set_threads(args.threads)
     meta = machine_info()
@@ -50,6 +52,8 @@ def main():
     rows, table = [], []
     for dtype in [np.dtype(d) for d in args.dtypes.split(",")]:
         for name, m, n, k, ta, tb, fused in cases(args.quick):
+            if args.only not in name:
+                continue
             a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
             b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
             bias = rng.standard_normal(n).astype(dtype) if fused else None
@@ -103,7 +107,8 @@ def main():
     md = markdown_table(headers, table)
     print()
     print(md)
-    write_results("gemm", rows, md, meta)
+    if not args.only:
+        write_results("gemm", rows, md, meta)
 
 
 if __name__ == "__main__":

@@ -292,14 +292,46 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         else ukr_tile<T, MR, Cfg::NRV, false>(kc, adirect, rsa, csa, ap, bp, NR, c, g.ldc, m, n, ep);
                         if (last && act_after) apply_activation_tile(c, g.ldc, m, n, g.act, g.act_params);
                     };
+                    // Full tiles s < full_panels of micro-panel r (MR rows) in one kernel call,
+                    // as `tile` computes them (same kernels, same order of operations).
+                    const int64_t full_panels = (imin(nc, g.N - jc)) / NR;
+                    auto row_of_tiles = [&](int64_t r, int64_t s_end) {
+                        const int64_t i = i0 + r * MR;
+                        const Epilogue<T> ep{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + jc : nullptr,
+                                             last && relu_in_regs};
+                        T* c = g.C + i * g.ldc + jc;
+                        const T* ap = abuf + r * MR * kc;
+                        if (direct_a) {
+                            const T* ad = g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc;
+                            if (direct_b)
+                                gemm_ukr_row<T, MR, Cfg::NRV, true, true>(kc, ad, rsa, csa, g.B + pc * g.ldb + jc, NR,
+                                                                          g.ldb, c, g.ldc, s_end, ep);
+                            else
+                                gemm_ukr_row<T, MR, Cfg::NRV, true, false>(kc, ad, rsa, csa, bbuf, NR * kc, NR, c,
+                                                                           g.ldc, s_end, ep);
+                        } else {
+                            if (direct_b)
+                                gemm_ukr_row<T, MR, Cfg::NRV, false, true>(kc, ap, 1, MR, g.B + pc * g.ldb + jc, NR,
+                                                                           g.ldb, c, g.ldc, s_end, ep);
+                            else
+                                gemm_ukr_row<T, MR, Cfg::NRV, false, false>(kc, ap, 1, MR, bbuf, NR * kc, NR, c, g.ldc,
+                                                                            s_end, ep);
+                        }
+                        if (last && act_after)
+                            for (int64_t s = 0; s < s_end; ++s)
+                                apply_activation_tile(c + s * NR, g.ldc, MR, NR, g.act, g.act_params);
+                    };
                     if (row_sweep) {
                         // Shallow K: the packed B block is small (L2), so each task sweeps one
                         // micro-panel's rows of C left to right (contiguous, TLB-friendly)
                         // instead of walking a tall column strip of C.
                         const int chunk = mpanels >= 8 * int64_t(nt) ? 4 : 1;
 #pragma omp for schedule(dynamic, chunk)
-                        for (int64_t r = 0; r < mpanels; ++r)
-                            for (int64_t s = 0; s < npanels; ++s) tile(r, s);
+                        for (int64_t r = 0; r < mpanels; ++r) {
+                            const int64_t s_end = kRef || g.M - (i0 + r * MR) < MR ? 0 : full_panels;
+                            if (s_end > 0) row_of_tiles(r, s_end);
+                            for (int64_t s = s_end; s < npanels; ++s) tile(r, s);
+                        }
                     } else {
                         // Tasks: (M block, NR panel) pairs, M-block-major so a thread keeps its
                         // A block in L2 while walking B panels. Blocks are balanced (256 rows =

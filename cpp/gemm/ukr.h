@@ -48,10 +48,12 @@ static void gemm_epilogue_partial(const T* tmp, T* c, int64_t ldc, int m, int n,
 // B likewise: packed (b[p·NR + j]) or, kDirectB, NR columns of an untransposed B read in
 // place (b[p·rsb + j], rsb = ldb). The kernel reads all NR columns, so the driver uses this
 // for full-width panels only.
-template <class T, int MR, int NRV, bool kDirectA = false, bool kDirectB = false>
-static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
-                            int64_t ldc, int m, int n, const Epilogue<T>& ep, int64_t rsa = 1, int64_t csa = MR,
-                            int64_t rsb = NRV * Vec<T>::W) {
+// gemm_ukr_body is the kernel itself, always inlined: into gemm_ukr (one tile per call)
+// and into gemm_ukr_row (a row of tiles in one call).
+template <class T, int MR, int NRV, bool kDirectA, bool kDirectB>
+FASTNN_INLINE void gemm_ukr_body(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
+                                 int64_t ldc, int m, int n, const Epilogue<T>& ep, int64_t rsa, int64_t csa,
+                                 int64_t rsb) {
     using V = Vec<T>;
     constexpr int W = V::W, NR = NRV * W;
     const int64_t bstep = kDirectB ? rsb : NR;
@@ -136,6 +138,28 @@ static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restri
 #pragma GCC unroll 4
         for (int v = 0; v < NRV; ++v) acc[i][v].store(&tmp[i][v * W]);
     gemm_epilogue_partial<T, NR>(&tmp[0][0], c, ldc, m, n, ep);
+}
+
+template <class T, int MR, int NRV, bool kDirectA = false, bool kDirectB = false>
+static inline void gemm_ukr(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
+                            int64_t ldc, int m, int n, const Epilogue<T>& ep, int64_t rsa = 1, int64_t csa = MR,
+                            int64_t rsb = NRV * Vec<T>::W) {
+    gemm_ukr_body<T, MR, NRV, kDirectA, kDirectB>(kc, a, b, c, ldc, m, n, ep, rsa, csa, rsb);
+}
+
+// npanels full MR×NR tiles side by side: B panel s starts at b + s·bpanel, C tile s at
+// c + s·NR, bias (when given) at ep.bias + s·NR. For shallow K, where a tile's multiply is
+// only a few dozen cycles and the call, frame and setup of one gemm_ukr per tile cost
+// about as much again; the tiles and their arithmetic are those of gemm_ukr.
+template <class T, int MR, int NRV, bool kDirectA, bool kDirectB>
+static void gemm_ukr_row(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t bpanel, int64_t rsb,
+                         T* c, int64_t ldc, int64_t npanels, Epilogue<T> ep) {
+    constexpr int NR = NRV * Vec<T>::W;
+    for (int64_t s = 0; s < npanels; ++s) {
+        gemm_ukr_body<T, MR, NRV, kDirectA, kDirectB>(kc, a, b + s * bpanel, c + s * NR, ldc, MR, NR, ep, rsa, csa,
+                                                      rsb);
+        if (ep.bias) ep.bias += NR;
+    }
 }
 
 // Reference micro-kernel: the same contract as plain loops. tests/test_gemm.py runs both

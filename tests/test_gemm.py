@@ -287,7 +287,7 @@ def test_fast_path_matches_checked_path(dtype, monkeypatch):
         fast = ops.gemm(a, b, out=fast_out, **kw)
         assert fast is fast_out
         with monkeypatch.context() as mp:
-            mp.setattr(ops, "_NATIVE_GEMM", None)             # full checks only
+            mp.setattr(ops, "_native_kernels", None)          # full checks only
             checked = ops.gemm(a, b, out=c0.copy(), **kw)
         np.testing.assert_array_equal(fast, checked)
         with monkeypatch.context() as mp:

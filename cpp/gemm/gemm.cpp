@@ -92,6 +92,11 @@ constexpr int64_t kDirectRowsMaxM = 512, kDirectRowsMaxN = 1024;
 constexpr int64_t kDirectBMaxM = 48;
 inline bool direct_b_stride_ok(int64_t ldb_bytes) { return std::gcd(ldb_bytes, int64_t(4096)) <= 1024; }
 
+// Tasks per grab of a dynamic schedule: 4 (less contention) only when that still leaves
+// every thread at least two grabs; else 1. The 4 tasks of a narrow C (512x256x10 NT, 4 M
+// blocks x 1 panel) went to one thread whole, and 2 threads ran slower than 1.
+inline int dynamic_chunk(int64_t tasks, int nt) { return tasks >= 8 * int64_t(nt) ? 4 : 1; }
+
 template <class T> int64_t balanced_kc(int64_t K) {
     const int64_t KC = GemmConfig<T>::KC, blocks = (K + KC - 1) / KC;
     return (K + blocks - 1) / blocks;
@@ -274,17 +279,21 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         if (g.trans_a) pack_rows_contig<T, MR>(dst, g.A + pc * g.lda + i, g.lda, kc, len);
                         else pack_rows_strided<T, MR>(dst, g.A + i * g.lda + pc, g.lda, kc, len);
                     }
+                    // Epilogue of the tiles starting at column j0; A's rows from i, read in place.
+                    auto epilogue = [&](int64_t j0) {
+                        return Epilogue<T>{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + j0 : nullptr,
+                                           last && relu_in_regs};
+                    };
+                    auto a_in_place = [&](int64_t i) { return g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc; };
                     // One C tile: micro-panel r (MR rows) × B panel s (NR columns).
                     auto tile = [&](int64_t r, int64_t s) {
                         const int64_t i = i0 + r * MR, j0 = jc + s * NR;
                         const int m = (int)imin(MR, g.M - i), n = (int)imin(NR, g.N - j0);
-                        const Epilogue<T> ep{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + j0 : nullptr,
-                                             last && relu_in_regs};
+                        const Epilogue<T> ep = epilogue(j0);
                         T* c = g.C + i * g.ldc + j0;
                         const T* ap = abuf + r * MR * kc;
                         const T* bp = bbuf + s * NR * kc;
-                        const T* adirect = !direct_a || m < MR ? nullptr
-                                           : g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc;
+                        const T* adirect = !direct_a || m < MR ? nullptr : a_in_place(i);
                         if (kRef) gemm_ukr_ref<T, MR, Cfg::NRV>(kc, ap, bp, c, g.ldc, m, n, ep);
                         else if (direct_b && n == NR)
                             ukr_tile<T, MR, Cfg::NRV, true>(kc, adirect, rsa, csa, ap, g.B + pc * g.ldb + j0, g.ldb,
@@ -297,26 +306,18 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                     const int64_t full_panels = (imin(nc, g.N - jc)) / NR;
                     auto row_of_tiles = [&](int64_t r, int64_t s_end) {
                         const int64_t i = i0 + r * MR;
-                        const Epilogue<T> ep{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + jc : nullptr,
-                                             last && relu_in_regs};
                         T* c = g.C + i * g.ldc + jc;
-                        const T* ap = abuf + r * MR * kc;
-                        if (direct_a) {
-                            const T* ad = g.trans_a ? g.A + pc * g.lda + i : g.A + i * g.lda + pc;
-                            if (direct_b)
-                                gemm_ukr_row<T, MR, Cfg::NRV, true, true>(kc, ad, rsa, csa, g.B + pc * g.ldb + jc, NR,
-                                                                          g.ldb, c, g.ldc, s_end, ep);
-                            else
-                                gemm_ukr_row<T, MR, Cfg::NRV, true, false>(kc, ad, rsa, csa, bbuf, NR * kc, NR, c,
-                                                                           g.ldc, s_end, ep);
-                        } else {
-                            if (direct_b)
-                                gemm_ukr_row<T, MR, Cfg::NRV, false, true>(kc, ap, 1, MR, g.B + pc * g.ldb + jc, NR,
-                                                                           g.ldb, c, g.ldc, s_end, ep);
-                            else
-                                gemm_ukr_row<T, MR, Cfg::NRV, false, false>(kc, ap, 1, MR, bbuf, NR * kc, NR, c, g.ldc,
-                                                                            s_end, ep);
-                        }
+                        // kDA, kDB: std::true_type / std::false_type (A, B read in place or packed).
+                        auto run = [&](auto kDA, auto kDB) {
+                            gemm_ukr_row<T, MR, Cfg::NRV, decltype(kDA)::value, decltype(kDB)::value>(
+                                kc, kDA ? a_in_place(i) : abuf + r * MR * kc, kDA ? rsa : 1, kDA ? csa : MR,
+                                kDB ? g.B + pc * g.ldb + jc : bbuf, kDB ? NR : NR * kc, kDB ? g.ldb : NR, c, g.ldc,
+                                s_end, epilogue(jc));
+                        };
+                        using Tr = std::true_type;
+                        using F = std::false_type;
+                        if (direct_a) direct_b ? run(Tr{}, Tr{}) : run(Tr{}, F{});
+                        else direct_b ? run(F{}, Tr{}) : run(F{}, F{});
                         if (last && act_after)
                             for (int64_t s = 0; s < s_end; ++s)
                                 apply_activation_tile(c + s * NR, g.ldc, MR, NR, g.act, g.act_params);
@@ -325,7 +326,7 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                         // Shallow K: the packed B block is small (L2), so each task sweeps one
                         // micro-panel's rows of C left to right (contiguous, TLB-friendly)
                         // instead of walking a tall column strip of C.
-                        const int chunk = mpanels >= 8 * int64_t(nt) ? 4 : 1;
+                        const int chunk = dynamic_chunk(mpanels, nt);
 #pragma omp for schedule(dynamic, chunk)
                         for (int64_t r = 0; r < mpanels; ++r) {
                             const int64_t s_end = kRef || g.M - (i0 + r * MR) < MR ? 0 : full_panels;
@@ -335,15 +336,13 @@ void gemm_blocked(const GemmArgs<T>& g, T* abuf, T* bbuf, int nt) {
                     } else {
                         // Tasks: (M block, NR panel) pairs, M-block-major so a thread keeps its
                         // A block in L2 while walking B panels. Blocks are balanced (256 rows =
-                        // 2 × 128, not 144 + 112). Handed out dynamically, 4 at a time: the two
+                        // 2 × 128, not 144 + 112). Handed out dynamically (dynamic_chunk): the two
                         // vCPUs of the VM do not run at the same speed (two copies of one
                         // single-thread product: 82 and 67 GFLOP/s side by side), and which
                         // thread computes a tile never changes its bits.
                         const int64_t mblocks = (mchunk + MC - 1) / MC, ntasks = mblocks * npanels;
                         const int64_t panels_per_block = (mpanels + mblocks - 1) / mblocks;
-                        // 4 at a time only when that leaves every thread several chunks: the
-                        // 4 tasks of a narrow C (512x256x10 NT) went to one thread whole.
-                        const int chunk = ntasks >= 8 * int64_t(nt) ? 4 : 1;
+                        const int chunk = dynamic_chunk(ntasks, nt);
 #pragma omp for schedule(dynamic, chunk)
                         for (int64_t t = 0; t < ntasks; ++t) {
                             const int64_t blk = t / npanels, s = t % npanels;

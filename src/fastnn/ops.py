@@ -62,7 +62,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
     a, b: C-contiguous 2-D float32 or float64 arrays of one dtype. out (M, N) is written in
     place when given (it may not alias a or b); beta != 0 requires it. bias: (N,).
     """
-    if _NATIVE_GEMM is not None and kernels() is _native_kernels:
+    if _native_kernels is not None and kernels() is _native_kernels:
         c = _gemm_fast(a, b, trans_a, trans_b, alpha, beta, out, bias, activation, activation_params)
         if c is not None:
             return c
@@ -102,10 +102,8 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
 # error; aliasing and finite alpha/beta, which the binding does not check, are tested here.
 try:
     from . import _kernels as _native_kernels
-    _NATIVE_GEMM = _native_kernels._GEMM
 except ImportError:  # pragma: no cover - the extension is part of every build
-    _native_kernels = _NATIVE_GEMM = None
-_ACT_CODES = None if _native_kernels is None else _native_kernels.ACT_CODES
+    _native_kernels = None
 
 
 def _gemm_fast(a, b, trans_a, trans_b, alpha, beta, out, bias, activation, activation_params):
@@ -121,16 +119,9 @@ def _gemm_fast(a, b, trans_a, trans_b, alpha, beta, out, bias, activation, activ
         out = np.empty((a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1]), dtype=a.dtype)
     elif type(out) is not np.ndarray or out.base is not None or out is a or out is b:
         return None                                    # (arrays that own their memory never overlap)
-    fn = _NATIVE_GEMM.get(out.dtype)
-    if fn is None:
+    name, params = resolve_activation(activation, activation_params)
+    try:                                               # KeyError: out is not float32/float64
+        return _native_kernels.gemm(a, b, out, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=alpha,
+                                    beta=beta, bias=bias, act=name, params=params)
+    except (TypeError, ValueError, BufferError, KeyError):
         return None
-    code, p0, p1 = 0, 0.0, 0.0
-    if activation is not None:
-        name, params = resolve_activation(activation, activation_params)
-        code = _ACT_CODES[name]
-        p0, p1 = _native_kernels._params(params)
-    try:
-        fn(a, b, out, bool(trans_a), bool(trans_b), alpha, beta, bias, code, p0, p1)
-    except (TypeError, ValueError, BufferError):
-        return None
-    return out

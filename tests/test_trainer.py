@@ -115,6 +115,28 @@ def test_partial_last_batch_and_no_shuffle(numpy_backend, digits):
     assert seen == [0, 1, 2]                      # 100 + 100 + 50
 
 
+@pytest.mark.parametrize("backend", ["numpy", "native"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batches_are_the_rows_of_the_order(backend, dtype):
+    """The mini-batch gather (native: the binding on byte-row views made once per epoch)
+    yields X[order[i:i + b]] and y[order[i:i + b]], the last batch partial."""
+    from fastnn.trainer import _Batches
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((23, 5)).astype(dtype)
+    y = rng.integers(0, 3, 23)
+    order = rng.permutation(23)
+    fastnn.set_backend(backend)
+    try:
+        got = [(xb.copy(), yb.copy()) for xb, yb in _Batches(X, y, 7)(order)]
+    finally:
+        fastnn.set_backend("native")
+    assert [len(xb) for xb, _ in got] == [7, 7, 7, 2]
+    for k, (xb, yb) in enumerate(got):
+        idx = order[7 * k:7 * k + 7]
+        assert xb.dtype == dtype and xb.tobytes() == X[idx].tobytes()
+        np.testing.assert_array_equal(yb, y[idx])
+
+
 def test_validation_split_is_deterministic_per_seed(numpy_backend, digits):
     X, _, y, _ = digits
 

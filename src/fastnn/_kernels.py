@@ -290,6 +290,11 @@ def _row_bytes(a):
     return a.reshape(a.shape[0], math.prod(a.shape[1:])).view(np.uint8)
 
 
+def _take_row_bytes(x, index, out):
+    """take_rows on _row_bytes views (the caller made them: no checks beyond the binding's)."""
+    _native.take_rows(x, index, out)
+
+
 def take_rows(x, index, out):
     """out[r] = x[index[r]] along the first axis (x and out C-contiguous, same dtype); IndexError
     for an index outside [0, len(x))."""

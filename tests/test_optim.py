@@ -342,14 +342,15 @@ def test_replaced_parameter_is_detected():
 def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
     """Adam updates all parameters in one cached multi-tensor call: replacing a grad or data
     array, freezing a parameter, editing the group list, switching amsgrad or the backend,
-    and loading a state dict must all be seen, exactly as by one update per parameter."""
+    loading a state dict and replacing a state array must all be seen, exactly as by one
+    update per parameter."""
     def run(per_parameter):
         ps = [Param(rng_p.normal(size=s)) for s in [(3, 4), (5,), (2, 2)]]
         opt = optim.Adam(ps, lr=0.05, weight_decay=0.01)
         if per_parameter:                               # the reference path: one _update per parameter
             opt._update_group = lambda k, i, g: optim.Optimizer._update_group(opt, k, i, g)
         extra = Param(rng_p.normal(size=(4,)))
-        for step in range(12):
+        for step in range(13):
             for p in ps + [extra]:
                 if p.grad is not None:
                     p.grad[...] = rng_g.normal(size=p.data.shape)
@@ -372,6 +373,8 @@ def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
                 opt.load_state_dict(opt.state_dict())        # fresh state arrays
             if step == 10:
                 ps[0].grad = None
+            if step == 11:                                   # one state array replaced in the state dict
+                opt.state[ps[1]]["exp_avg"] = opt.state[ps[1]]["exp_avg"] * 0.5
             opt.step()
         return [p.data for p in ps + [extra]]
 

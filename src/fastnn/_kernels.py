@@ -39,7 +39,7 @@ def _params(params):
 
 def gemm(a, b, out, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, bias=None, act=None, params=()):
     """out = act(alpha·op(a)·op(b) + beta·out + bias)."""
-    p0, p1 = _params(params)
+    p0, p1 = _params(params) if params else (0.0, 0.0)
     _GEMM[out.dtype](a, b, out, trans_a, trans_b, alpha, beta, bias, ACT_CODES[act or "identity"], p0, p1)
     return out
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 import sys
 import time
 
@@ -189,7 +190,7 @@ class _StateGuard:
 
     def save(self):
         for live, copy in self.buffers:
-            np.copyto(copy, live)
+            copy[...] = live
         for i, m in enumerate(self.stochastic):
             self.steps[i] = m._step
 
@@ -211,7 +212,7 @@ class _GradProbe:
     def __call__(self):
         k = kernels()
         grads = [p.grad for p in self.params]
-        if self.key is None or self.key[0] is not k or any(a is not b for a, b in zip(grads, self.key[1])):
+        if self.key is None or self.key[0] is not k or any(map(operator.is_not, grads, self.key[1])):
             rows = [(g.reshape(-1),) for g in grads if g is not None]
             self.key = (k, grads, k.tensor_list(rows))
         return k.all_finite_rows(self.key[2])

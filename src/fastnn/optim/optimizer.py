@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -167,10 +168,8 @@ class Optimizer:
                         or getattr(p, "requires_grad", True) is not req):
                     break
             else:
-                for state, key, b in cached[5]:       # flat (state, key, buffer) triples: no generator per parameter
-                    if state.get(key) is not b:
-                        break
-                else:
+                owners, names, bufs = cached[5]           # every state[key] still the buffer in the handle?
+                if not any(map(operator.is_not, map(dict.get, owners, names), bufs)):
                     return cached[6], cached[7]
         checks, buffer_checks, rows, states = [], [], [], []
         for p in params:
@@ -186,6 +185,7 @@ class Optimizer:
                                                                      for b in bufs))
             states.append(state)
         handle = k.tensor_list(rows)
+        buffer_checks = tuple(zip(*buffer_checks)) or ((), (), ())   # (states, keys, buffers)
         self._tensor_cache[index] = (k, params, self.state, keys, checks, buffer_checks, handle, states)
         return handle, states
 

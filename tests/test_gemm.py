@@ -230,6 +230,10 @@ def test_bad_inputs():
     _err(TypeError, "bias has dtype", bias=np.ones(5, np.float64))
     _err(ValueError, "unknown activation", activation="relu6")
     _err(TypeError, "activation must be", activation=3)
+    # The validated-activation cache must not let a bool through once the equal int is cached.
+    ops.gemm(np.ones((3, 4), f32), np.ones((4, 5), f32), activation="elu", activation_params=(1,))
+    for flag in (True, np.True_):
+        _err(TypeError, "elu parameter alpha must be a real number", activation="elu", activation_params=(flag,))
     _err(ValueError, "beta != 0 requires out", beta=1.0)
     _err(ValueError, "alpha must be finite", alpha=float("nan"))
     a = np.ones((4, 4), f32)
@@ -242,6 +246,28 @@ def test_bad_inputs():
     ro = np.ones((3, 5), f32)
     ro.flags.writeable = False
     _err(ValueError, "out is read-only", out=ro)
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("swapped", ["a", "b", "out", "bias"])
+def test_non_native_byte_order_is_refused(backend, swapped):
+    """A byte-swapped float array ('>f4' on x86) is a TypeError naming the argument on both
+    backends (the native binding would find no kernel for it), with and without out."""
+    f32 = np.dtype(np.float32)
+    kw = dict(out=np.zeros((3, 5), f32), bias=np.ones(5, f32))
+    ab = dict(a=np.ones((3, 4), f32), b=np.ones((4, 5), f32))
+    for d in (kw, ab):
+        if swapped in d:
+            d[swapped] = d[swapped].astype(f32.newbyteorder())
+    fastnn.set_backend(backend)
+    try:
+        with pytest.raises(TypeError, match=f"{swapped} has dtype .f4, not in the native byte order"):
+            ops.gemm(ab["a"], ab["b"], **kw)
+        if swapped != "out":
+            with pytest.raises(TypeError, match=f"{swapped} has dtype .f4, not in the native byte order"):
+                ops.gemm(ab["a"], ab["b"], bias=kw["bias"])
+    finally:
+        fastnn.set_backend("native")
 
 
 def test_bad_inputs_with_out():
@@ -358,6 +384,16 @@ def test_config_and_threads():
         fastnn.set_num_threads(0)
     with pytest.raises(TypeError, match="n must be an integer"):
         fastnn.set_num_threads(1.5)
+    # Past the cap libgomp could fail to create the team, which exits the process: refused,
+    # as is a count the binding's C int cannot hold; the setting stays as it was.
+    limit = max(256, 2 * (os.cpu_count() or 1))
+    for n in (limit + 1, 2 ** 31, 10 ** 30):
+        with pytest.raises(ValueError, match=f"n must be <= {limit}"):
+            fastnn.set_num_threads(n)
+    assert fastnn.get_num_threads() == before
+    fastnn.set_num_threads(limit)
+    assert fastnn.get_num_threads() == limit
+    fastnn.set_num_threads(before)
 
 
 def test_omp_num_threads_is_honoured_and_threadpoolctl_sees_runtime():

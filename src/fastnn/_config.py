@@ -18,11 +18,19 @@ def _select_isa_from_env() -> None:
         )
 
 
+def max_num_threads() -> int:
+    """The most threads set_num_threads accepts: twice the CPUs, and at least 256. More only
+    slow the kernels down, and an OpenMP team the system cannot create ends the process
+    (libgomp exits when thread creation fails), so such a count is refused up front."""
+    return max(256, 2 * (os.cpu_count() or 1))
+
+
 def set_num_threads(n: int) -> None:
-    """Threads used by every fastnn kernel (results are bitwise identical for any n)."""
+    """Threads used by every fastnn kernel (results are bitwise identical for any n);
+    1 <= n <= max_num_threads()."""
     from ._validate import as_int
 
-    _native.set_num_threads(as_int(n, "n", low=1))
+    _native.set_num_threads(as_int(n, "n", low=1, high=max_num_threads()))
 
 
 def get_num_threads() -> int:

@@ -17,12 +17,16 @@ def check_array(x, name, *, ndim=None, dtype=None, contiguous=True, allow_empty=
     """Return ``x`` as a float32/float64 ndarray, or raise naming ``name``.
 
     ``dtype``: required dtype (an np.dtype), or None for "float32 or float64".
-    Non-contiguous input is rejected when ``contiguous`` (kernels take C order only).
+    Non-contiguous input is rejected when ``contiguous`` (kernels take C order only), and so
+    is a non-native byte order (a kernel reads the bytes as native floats).
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype.char not in "fd":
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype} with shape {x.shape}")
+    if contiguous and not x.dtype.isnative:
+        raise TypeError(f"{name} has dtype {x.dtype.str}, not in the native byte order; convert it with "
+                        f"{name}.astype(numpy.{x.dtype.name})")
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name} has dtype {x.dtype} but {np.dtype(dtype)} is required (dtypes may not be mixed)")
     if ndim is not None and x.ndim != ndim:

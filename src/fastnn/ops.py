@@ -26,11 +26,13 @@ def resolve_activation(activation, params=None):
     """Validate an activation name (or None) and its parameters → (name, params tuple)."""
     if activation is None:
         return None, ()
-    try:
-        key = (activation, params)
-        hit = _RESOLVED.get(key)
-    except TypeError:  # unhashable params: validate without the cache
+    # Cached only for a str name and None or a tuple of plain ints and floats: equal keys are
+    # then the same input (True == 1 and np.float64(1) == 1 would otherwise share an entry).
+    if type(activation) is not str or not (params is None or (type(params) is tuple and all(
+            type(p) is float or type(p) is int for p in params))):
         return _resolve_activation(activation, params)
+    key = (activation, params)
+    hit = _RESOLVED.get(key)
     if hit is None:
         hit = _resolve_activation(activation, params)
         if len(_RESOLVED) < 1024:

@@ -317,6 +317,19 @@ def test_registry():
 
 # ----------------------------------------------------------------------------- errors
 
+@pytest.mark.parametrize("shape", [(0, 0), (4, 0), (0, 4), (3, 0, 2)])
+@pytest.mark.parametrize("name", ["xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+                                  "lecun_uniform_", "lecun_normal_"])
+def test_fan_scaled_initializers_on_empty_tensors(name, shape):
+    """A zero fan only comes with no elements: nothing to draw, no ZeroDivisionError; the
+    arguments are still checked."""
+    w = np.empty(shape, np.float32)
+    assert getattr(init, name)(w, rng=0) is w
+    if name.startswith("xavier"):
+        with pytest.raises(ValueError, match="gain"):
+            getattr(init, name)(w, gain=-1.0)
+
+
 def test_errors_name_argument():
     w = np.empty((4, 3))
     with pytest.raises(ValueError, match="std"):

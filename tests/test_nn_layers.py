@@ -670,6 +670,79 @@ def test_bad_inputs_raise_clear_errors(backend, factory):
         m.backward(np.zeros((5, y.shape[1] + 1), F32))
 
 
+REPLACED_GRADS = [("Linear", "weight", lambda: nn.Linear(4, 3), (3, 4)), ("Linear", "bias", lambda: nn.Linear(4, 3), (3,)),
+                  ("BatchNorm1d", "weight", lambda: nn.BatchNorm1d(4), (4,))]
+
+
+@pytest.mark.parametrize("zeroed", [False, True])
+@pytest.mark.parametrize("bad", ["list", "int64", "strided", "shape"])
+@pytest.mark.parametrize("layer,param,make,shape", REPLACED_GRADS, ids=lambda v: v if isinstance(v, str) else "")
+def test_replaced_grad_is_checked_before_backward_writes_it(backend, layer, param, make, shape, bad, zeroed):
+    """A .grad the user replaced is refused by name whether backward would accumulate into it
+    or overwrite it (after zero_grad the stale values are never read, but still written)."""
+    m = make()
+    y = m.forward(np.ones((2, 4), F32) + np.arange(4, dtype=F32))
+    getattr(m, param).grad = {"list": [[0.0]], "int64": np.zeros(shape, np.int64),
+                              "strided": np.zeros(shape + (2,), F32)[..., 0], "shape": np.zeros((2, 2), F32)}[bad]
+    if zeroed:
+        m.zero_grad()
+    with pytest.raises(ValueError, match=rf"{layer}\.{param}\.grad must be a C-contiguous writable array of shape"):
+        m.backward(np.ones_like(y))
+
+
+@pytest.mark.parametrize("layer,param,make,shape", REPLACED_GRADS, ids=lambda v: v if isinstance(v, str) else "")
+def test_grad_set_to_none_is_recreated_by_backward(backend, layer, param, make, shape):
+    m = make()
+    x = np.ones((2, 4), F32) + np.arange(4, dtype=F32)
+    y = m.forward(x)
+    m.backward(np.ones_like(y))
+    want = getattr(m, param).grad.copy()
+    getattr(m, param).grad = None
+    m.forward(x)
+    m.backward(np.ones_like(y))
+    np.testing.assert_array_equal(getattr(m, param).grad, want)
+
+
+def test_dropconnect_recreates_a_weight_grad_set_to_none(backend):
+    dc = nn.DropConnect(nn.Linear(4, 3), 0.5)
+    x, g = np.ones((2, 4), F32), np.ones((2, 3), F32)
+    dc.forward(x)
+    dc.backward(g)
+    want = dc.linear.weight.grad.copy()
+    dc.linear.weight.grad = None
+    dc.forward(x)                                       # the next mask: compare against its own pass
+    dc.backward(g)
+    got = dc.linear.weight.grad.copy()
+    dc.zero_grad()
+    dc.backward(g)                                      # overwrite after zero_grad, accumulate after that
+    np.testing.assert_array_equal(dc.linear.weight.grad, got)
+    dc.backward(g)
+    np.testing.assert_array_equal(dc.linear.weight.grad, 2 * got)
+    assert want.shape == got.shape
+
+
+@pytest.mark.parametrize("count", [np.array(-1), np.array(np.iinfo(np.int64).max), 5, np.array(3.0)],
+                         ids=["negative", "int64 max", "python int", "float"])
+def test_batchnorm_refuses_a_bad_batch_count(backend, count):
+    """num_batches_tracked (loaded or assigned) must be a 0-d int64 count that can grow: a
+    clear error, not a ZeroDivisionError or OverflowError in the momentum=None average."""
+    bn = nn.BatchNorm1d(3, momentum=None)
+    if isinstance(count, np.ndarray) and count.dtype == np.int64:
+        state = bn.state_dict()
+        state["num_batches_tracked"] = count
+        bn.load_state_dict(state)
+    else:
+        bn.num_batches_tracked = count
+    with pytest.raises(ValueError, match="BatchNorm1d.num_batches_tracked"):
+        bn.forward(np.random.default_rng(0).random((4, 3)).astype(F32))
+
+
+def test_maxout_backward_on_an_empty_batch(backend):
+    m = nn.Maxout(6, 2, 3)
+    assert m.forward(np.ones((0, 6), F32)).shape == (0, 2)
+    assert m.backward(np.ones((0, 2), F32)).shape == (0, 6)
+
+
 def test_non_contiguous_input_is_accepted(backend):
     lin = nn.Linear(4, 3, dtype=F64)
     x = _x(8, 8)[:, ::2]
@@ -693,3 +766,6 @@ def test_hyper_parameters_are_validated():
         nn.Linear(3, 2, dtype=np.int32)
     with pytest.raises(ValueError):
         nn.Dropout(seed=-1)
+    for dim in (1.0, True, np.array([1])):                # compared to -2..1 they would pass
+        with pytest.raises(TypeError, match="GLU: dim must be an integer"):
+            nn.GLU(dim)

@@ -122,6 +122,26 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm, dtype, backend):
         assert after == pytest.approx(max_norm, rel=1e-5)
 
 
+@pytest.mark.parametrize("grads,p,want", [
+    ([np.ones(1000)], 0.005, math.inf),                      # 1000^200: the norm itself overflows
+    ([np.full(10, 10.0)], 400.0, 10.0 * 10 ** (1 / 400)),   # 10^400 per term, finite norm
+    ([np.array([3.0, 4.0]), np.array([1e-300])], 3.0, (27 + 64) ** (1 / 3)),
+    ([np.array([np.nan, 1.0])], 3.0, math.nan),
+    ([np.array([np.inf, 1.0])], 0.5, math.inf),
+    ([np.zeros(3)], 3.0, 0.0),
+])
+def test_clip_grad_norm_general_p_without_overflow(grads, p, want):
+    """Orders other than 2 and inf: no OverflowError from the powers or the root."""
+    ps = _params(np.float64, shapes=tuple(g.shape for g in grads))
+    for q, g in zip(ps, grads):
+        q.grad[...] = g
+    total = reg.clip_grad_norm_(ps, 1e300, norm_type=p)
+    if math.isnan(want):
+        assert math.isnan(total)
+    else:
+        assert total == pytest.approx(want, rel=1e-12)
+
+
 def test_clip_grad_norm_bitwise_same_for_any_thread_count():
     ps = _params(np.float32, shapes=((300, 1000), (17,), (1 << 18,)))
     results = []

@@ -244,14 +244,18 @@ def _fill_fan_scaled(tensor, arr, std, rng, uniform):
     return tensor
 
 
+# A fan is 0 only for a tensor with no elements (nothing is drawn): its std is then moot, 0.0.
+
 def _xavier_std(arr, gain):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(arr)
-    return as_float(gain, "gain", low=0.0) * math.sqrt(2.0 / (fan_in + fan_out))
+    gain = as_float(gain, "gain", low=0.0)
+    return gain * math.sqrt(2.0 / (fan_in + fan_out)) if fan_in + fan_out else 0.0
 
 
 def _kaiming_std(arr, a, mode, nonlinearity):
     fan = _fan(arr, mode)
-    return calculate_gain(nonlinearity, as_float(a, "a")) / math.sqrt(fan)
+    gain = calculate_gain(nonlinearity, as_float(a, "a"))
+    return gain / math.sqrt(fan) if fan else 0.0
 
 
 def xavier_uniform_(tensor, gain=1.0, rng=None):

@@ -122,6 +122,18 @@ def _grads(parameters):
     return grads
 
 
+def _p_norm(grads, p):
+    """(Σ|g|^p)^(1/p) over all gradients in float64, as m·(Σ(|g|/m)^p)^(1/p) with m = max|g|, so
+    neither the powers nor the root overflow unless the norm itself does (then inf, as a
+    float overflow, not an OverflowError); NaN if any element is NaN."""
+    m = max(float(np.max(np.abs(g), initial=0.0)) for g in grads)
+    if m == 0.0 or not math.isfinite(m):
+        return m if not any(np.isnan(g).any() for g in grads) else math.nan
+    s = sum(float(np.sum((np.abs(g.astype(np.float64)) / m) ** p)) for g in grads)
+    with np.errstate(over="ignore"):
+        return float(m * np.power(np.float64(s), 1.0 / p))
+
+
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale all gradients together by min(1, max_norm/(total_norm + 1e-6)) (PyTorch's rule);
     returns the total norm of the gradients before clipping, as a float.
@@ -141,7 +153,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     elif norm_type == math.inf:
         total = k.max_abs(grads)
     else:
-        total = sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in grads) ** (1.0 / norm_type)
+        total = _p_norm(grads, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite ({total}), so they "
                            f"cannot be clipped; pass error_if_nonfinite=False to scale them anyway")

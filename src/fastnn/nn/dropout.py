@@ -107,8 +107,13 @@ class DropConnect(Stochastic, Module):
         w = self.linear.weight
 
         def masked(gw):                                # d/dW of (W ⊙ mask·scale): the same mask
-            w.grad += kernels().dropout_backward(gw, p, scale, self.seed, stream,
-                                                 out=self._workspace("gw", gw.shape, gw.dtype))
+            d = kernels().dropout_backward(gw, p, scale, self.seed, stream,
+                                           out=self._workspace("gw", gw.shape, gw.dtype))
+            grad, beta = w._grad_to_accumulate("DropConnect.linear.weight")   # recreated if None
+            if beta:
+                grad += d
+            else:
+                grad[...] = d
 
         return self.linear._backward(grad_output, weight_grad=masked)
 

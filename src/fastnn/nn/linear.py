@@ -123,9 +123,7 @@ class Linear(Module):
             g = K.act_backward(g, z, y, act[0], act[1], out=self._workspace("gz", y.shape, y.dtype))
         if self.weight.requires_grad:
             if weight_grad is None:
-                gw, beta = self.weight._grad_to_accumulate()   # beta 0 after zero_grad: no fill, no read
-                if beta:
-                    self.weight._checked_grad("Linear.weight")
+                gw, beta = self.weight._grad_to_accumulate("Linear.weight")   # beta 0 after zero_grad: no fill
                 K.gemm(g, x, gw, trans_a=True, trans_b=False, alpha=1.0, beta=beta, bias=None, act=None, params=())
             else:
                 gw = self._workspace("gw", w.shape, w.dtype)

@@ -41,7 +41,7 @@ class Maxout(Module):
         gz = self._workspace("gz", (y.shape[0], self.out_features, self.pieces), y.dtype)
         gz.fill(0)
         np.put_along_axis(gz, idx, g[..., None], axis=2)
-        return self.linear.backward(gz.reshape(y.shape[0], -1))
+        return self.linear.backward(gz.reshape(y.shape[0], self.out_features * self.pieces))   # (-1 fails at B = 0)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"
@@ -56,6 +56,7 @@ class GLU(Module):
 
     def __init__(self, dim=-1):
         super().__init__()
+        dim = as_int(dim, "GLU: dim")                     # (1.0, True, arrays: refused, not compared)
         if dim not in (-2, -1, 0, 1):
             raise ValueError(f"GLU: dim must be one of -2, -1, 0, 1 for 2-D input, got {dim!r}")
         self.dim = dim

@@ -46,6 +46,14 @@ def dtype_repr(dtype):
     return "" if dtype == np.float32 else f", dtype={dtype}"
 
 
+def _describe(a):
+    """'shape (2, 3), dtype float32, C-contiguous' for an array; the type name otherwise."""
+    if not isinstance(a, np.ndarray):
+        return type(a).__name__
+    layout = "C-contiguous" if a.flags.c_contiguous else "not C-contiguous"
+    return f"shape {a.shape}, dtype {a.dtype}, {layout}" + ("" if a.flags.writeable else ", read-only")
+
+
 class Parameter:
     """A learnable array ``data`` and its gradient ``grad`` (same shape and dtype, starts at 0).
 
@@ -81,25 +89,40 @@ class Parameter:
         """grad ← 0 in place (deferred until the gradient is next read or accumulated into)."""
         self._grad_stale = self._grad is not None
 
-    def _checked_grad(self, owner):
-        """grad, after checking it still fits data (a user may have replaced it); ``owner``
-        names the parameter in the error, e.g. "Linear.bias"."""
-        g = self.grad
-        if not isinstance(g, np.ndarray) or g.shape != self.data.shape or g.dtype != self.data.dtype:
-            raise ValueError(f"{owner}.grad must be an array of shape {self.data.shape} and dtype "
-                             f"{self.data.dtype}, got {getattr(g, 'shape', type(g).__name__)}")
+    def _check_grad_fits(self, g, owner):
+        """g, after checking it fits data (a user may have replaced .grad): a C-contiguous
+        writable array of data's shape and dtype; ``owner`` names the parameter in the error,
+        e.g. "Linear.bias"."""
+        if (not isinstance(g, np.ndarray) or g.shape != self.data.shape or g.dtype != self.data.dtype
+                or not g.flags.c_contiguous or not g.flags.writeable):
+            raise ValueError(f"{owner}.grad must be a C-contiguous writable array of shape {self.data.shape} "
+                             f"and dtype {self.data.dtype}, got {_describe(g)}")
         return g
 
-    def _grad_to_accumulate(self):
+    def _checked_grad(self, owner):
+        """grad to accumulate into, checked to fit data before the deferred zero fill runs on it
+        (zeros after zero_grad; a gradient set to None is recreated)."""
+        if self._grad is None:
+            self._grad = np.zeros_like(self.data)
+            self._grad_stale = False
+        g = self._check_grad_fits(self._grad, owner)
+        if self._grad_stale:
+            self._grad_stale = False
+            g.fill(0)
+        return g
+
+    def _grad_to_accumulate(self, owner):
         """(gradient array, beta) for a kernel computing grad = beta·grad + new: beta 0 when the
-        gradient reads as zero (no fill needed); a gradient set to None is recreated."""
+        gradient reads as zero (no fill needed); a gradient set to None is recreated. The
+        array is checked to fit data either way (stale values are never read, but written)."""
         if self._grad is None:
             self._grad = np.zeros_like(self.data)
             return self._grad, 0.0
+        g = self._check_grad_fits(self._grad, owner)
         if self._grad_stale:
             self._grad_stale = False
-            return self._grad, 0.0
-        return self._grad, 1.0
+            return g, 0.0
+        return g, 1.0
 
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)

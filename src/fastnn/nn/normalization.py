@@ -24,6 +24,9 @@ def _grads(p, owner):
     return p._checked_grad(owner) if p is not None and p.requires_grad else None
 
 
+_COUNT_MAX = np.iinfo(np.int64).max
+
+
 def _data(p):
     return None if p is None else p.data
 
@@ -66,7 +69,13 @@ class BatchNorm1d(Module):
             m = 0.0
             if running:
                 count = self.num_batches_tracked                  # 0-d int64, updated in place
-                count[()] = n = int(count) + 1                    # (``count += 1`` is a ~1.4 µs ufunc call)
+                if type(count) is not np.ndarray or count.shape != () or count.dtype != np.int64 or count < 0:
+                    raise ValueError(f"BatchNorm1d.num_batches_tracked must be a 0-d int64 array holding a "
+                                     f"count >= 0, got {count!r}")
+                n = int(count) + 1
+                if n > _COUNT_MAX:
+                    raise ValueError(f"BatchNorm1d.num_batches_tracked is {n - 1}: one more batch overflows int64")
+                count[()] = n                                     # (``count += 1`` is a ~1.4 µs ufunc call)
                 m = 1.0 / n if self.momentum is None else self.momentum
             _, mean, invstd = K.batchnorm_forward(x, gamma, beta, self.eps, out=y,
                                                   running_mean=self.running_mean if running else None,

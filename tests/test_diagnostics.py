@@ -53,6 +53,8 @@ def test_saturation_and_nested_layers():
     assert rows[3]["saturated"] == pytest.approx(np.mean(np.abs(y) > 0.99))
     table = format_table(rows)
     assert "Sigmoid" in table and table.count("\n") == len(rows) + 1
+    with pytest.raises(TypeError, match="rows must be dicts"):
+        format_table([1, 2])
 
 
 def test_stats_change_no_state():

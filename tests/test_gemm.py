@@ -234,6 +234,14 @@ def test_bad_inputs():
     ops.gemm(np.ones((3, 4), f32), np.ones((4, 5), f32), activation="elu", activation_params=(1,))
     for flag in (True, np.True_):
         _err(TypeError, "elu parameter alpha must be a real number", activation="elu", activation_params=(flag,))
+    # The ranges the activation modules enforce hold for ops.gemm's epilogue too.
+    _err(ValueError, "softplus.: beta must be > 0", activation="softplus", activation_params=(0.0, 20.0))
+    _err(ValueError, "hardtanh.: max_val must be greater", activation="hardtanh", activation_params=(1.0, -1.0))
+    _err(ValueError, "celu.: alpha must be non-zero", activation="celu", activation_params=(0.0,))
+    for flag in (np.array([1, 0]), 1, "yes", None):      # a flag, never truth-tested
+        _err(TypeError, "trans_a must be a bool", trans_a=flag)
+        _err(TypeError, "trans_b must be a bool", trans_b=flag, out=np.empty((3, 5), f32))
+    assert ops.gemm(np.ones((4, 3), f32), np.ones((4, 5), f32), trans_a=np.True_).shape == (3, 5)
     _err(ValueError, "beta != 0 requires out", beta=1.0)
     _err(ValueError, "alpha must be finite", alpha=float("nan"))
     a = np.ones((4, 4), f32)

@@ -424,7 +424,7 @@ def test_sequential_batchnorm_relu_dropout_fusion_equals_unfused_chain(backend, 
                 m.train(train)
             for _ in threads():
                 y = seq.forward(x).copy()
-                assert seq._ctx == [train and (p is None or p < 1.0)]          # the fused kernel ran
+                assert seq._ctx[1] == [train and (p is None or p < 1.0)]          # the fused kernel ran
                 gx = seq.backward(g).copy()
                 h = x
                 for m in plain:
@@ -462,7 +462,7 @@ def test_gradcheck_fused_batchnorm_relu_dropout(backend, dropout):
     seq[0].weight.data[...] = [1.0, -0.5, 2.0, 0.7]
     x = _x(6, 4, F64, scale=2.0) + 0.1
     seq.forward(x)
-    assert seq._ctx == [True]                                              # the fused kernels are checked
+    assert seq._ctx[1] == [True]                                              # the fused kernels are checked
     gradcheck(seq, x)
 
 
@@ -735,6 +735,28 @@ def test_batchnorm_refuses_a_bad_batch_count(backend, count):
         bn.num_batches_tracked = count
     with pytest.raises(ValueError, match="BatchNorm1d.num_batches_tracked"):
         bn.forward(np.random.default_rng(0).random((4, 3)).astype(F32))
+
+
+def test_sequential_backward_after_append_uses_the_modules_that_ran(backend):
+    s = nn.Sequential(nn.Linear(3, 4, rng=0), nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(0.2, seed=1))
+    ref = nn.Sequential(nn.Linear(3, 4, rng=0), nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(0.2, seed=1))
+    x, g = _x(6, 3, F32), np.ones((6, 4), F32)
+    s.forward(x)
+    s.append(nn.Linear(4, 2))                           # the plan is rebuilt at the next forward
+    ref.forward(x)
+    np.testing.assert_array_equal(s.backward(g), ref.backward(g))
+
+
+def test_gradcheck_checks_its_arguments_and_restores_a_none_grad(backend):
+    lin = nn.Linear(3, 2, dtype=F64)
+    x = _x(4, 3)
+    for kw, exc, match in [(dict(eps=0.0), ValueError, "eps must be > 0"), (dict(eps="a"), TypeError, "eps must be"),
+                           (dict(seed=-1), ValueError, "seed must be >= 0"), (dict(atol=-1.0), ValueError, "atol")]:
+        with pytest.raises(exc, match=match):
+            gradcheck(lin, x, **kw)
+    lin.weight.grad = None
+    gradcheck(lin, x)
+    assert lin.weight.grad is None
 
 
 def test_maxout_backward_on_an_empty_batch(backend):

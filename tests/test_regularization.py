@@ -85,6 +85,8 @@ def test_penalty_errors():
     p.grad = np.ones((2, 2), np.float32)
     with pytest.raises(ValueError, match="grad"):
         reg.l2_penalty([p], 1.0)
+    with pytest.raises(TypeError, match="must map names .str. to parameters, got the key 3"):
+        reg.l1_penalty({"weight": p, 3: p}, 1.0)
 
 
 def test_decay_weights(backend):

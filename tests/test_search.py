@@ -27,6 +27,12 @@ def test_distributions():
         Uniform(2, 1)
     with pytest.raises(ValueError):
         Choice([])
+    # The same draws as Generator.uniform; and a range wider than the largest float, which
+    # Generator.uniform refuses (OverflowError), is still sampled inside it.
+    r1, r2 = np.random.default_rng(7), np.random.default_rng(7)
+    assert [Uniform(-3, 7.5).sample(r1) for _ in range(100)] == [float(r2.uniform(-3, 7.5)) for _ in range(100)]
+    wide = [Uniform(-1.7e308, 1.7e308).sample(rng) for _ in range(100)]
+    assert all(math.isfinite(v) and -1.7e308 <= v <= 1.7e308 for v in wide) and min(wide) < 0 < max(wide)
 
 
 @pytest.fixture(scope="module")

@@ -358,6 +358,8 @@ def test_verbose_one_line_per_epoch_when_not_a_tty(numpy_backend, digits, capsys
     (lambda a: a.update(X=a["X"][:, :60]), ValueError, "64"),
     (lambda a: a.update(X=a["X"].reshape(-1)), ValueError, "2-D"),
     (lambda a: a["X"].__setitem__((3, 3), np.nan), ValueError, "NaN or infinity"),
+    (lambda a: a.update(y=np.array(1)), ValueError, "y must have one entry per sample"),
+    (lambda a: a.update(X=a["X"].astype(np.complex64)), TypeError, "X must hold real numbers"),
 ])
 def test_bad_fit_arguments(numpy_backend, change, error, match):
     rng = np.random.default_rng(0)
@@ -366,6 +368,22 @@ def test_bad_fit_arguments(numpy_backend, change, error, match):
     change(args)
     with pytest.raises(error, match=match):
         trainer_for(mlp()).fit(**args)
+
+
+@pytest.mark.parametrize("X, error, match", [
+    (np.ones((4, 64), np.complex128), TypeError, "X must hold real numbers"),   # was: imaginary part dropped
+    (np.ones((4, 64), object), TypeError, "X must hold real numbers"),
+    (np.ones((0, 64), np.float32), ValueError, "X is empty"),
+    (np.ones(64, np.float32), ValueError, "X must be 2-D"),
+    (np.full((4, 64), np.inf, np.float32), ValueError, "NaN or infinity"),
+    ([[0.0] * 64], TypeError, "X must be a numpy.ndarray"),
+])
+def test_bad_predict_arguments(numpy_backend, X, error, match):
+    """predict takes what fit takes: refusing, not converting, what is not real numbers."""
+    t = trainer_for(mlp())
+    with pytest.raises(error, match=match):
+        t.predict(X)
+    assert t.predict(np.ones((3, 64), np.int64)).shape == (3, 10)
 
 
 def test_bad_trainer_arguments():
@@ -381,3 +399,13 @@ def test_bad_trainer_arguments():
         Trainer(model, nn.CrossEntropyLoss(), opt, callbacks=[print])
     with pytest.raises(ValueError, match="grad_clip_norm"):
         Trainer(model, nn.CrossEntropyLoss(), opt, grad_clip_norm=0)
+
+
+def test_make_teacher_checks_the_hidden_widths():
+    from fastnn.datasets import make_teacher
+    X, y = make_teacher(20, n_features=3, n_classes=4, hidden=(5, 2), seed=1)
+    assert X.shape == (20, 3) and y.shape == (20,) and set(y) <= {0, 1, 2, 3}
+    for hidden, exc, match in [((0,), ValueError, r"hidden\[0\] must be >= 1"), (5, TypeError, "sequence of layer widths"),
+                               (("a",), TypeError, r"hidden\[0\] must be an integer")]:
+        with pytest.raises(exc, match=match):
+            make_teacher(10, n_features=3, hidden=hidden)

@@ -81,6 +81,13 @@ def as_int(value, name, *, low=None, high=None):
     return v
 
 
+def as_bool(value, name):
+    """A flag: bool or numpy.bool_ (an array or other object is refused, not truth-tested)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def same_dtype(name_a, a, name_b, b):
     if a.dtype != b.dtype:
         raise TypeError(f"{name_a} has dtype {a.dtype} but {name_b} has dtype {b.dtype}; dtypes may not be mixed")

@@ -35,6 +35,9 @@ def make_teacher(n_samples, n_features=784, n_classes=10, hidden=(256,), seed=0,
     f = as_int(n_features, "n_features", low=1)
     c = as_int(n_classes, "n_classes", low=2)
     g = np.random.default_rng(as_int(seed, "seed", low=0))
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+        raise TypeError(f"hidden must be a sequence of layer widths, got {type(hidden).__name__}")
+    hidden = tuple(as_int(w, f"hidden[{i}]", low=1) for i, w in enumerate(hidden))
     X = g.standard_normal((n, f), dtype=np.float32).astype(dtype, copy=False)
     h = X.astype(np.float64)
     for width in (*hidden, c):

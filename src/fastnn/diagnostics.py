@@ -95,6 +95,9 @@ def format_table(rows, columns=None):
     rows = list(rows)
     if not rows:
         return "(no rows)"
+    bad = next((r for r in rows if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise TypeError(f"format_table: rows must be dicts (column -> value), got a {type(bad).__name__}")
     columns = list(columns or rows[0].keys())
 
     def cell(v):

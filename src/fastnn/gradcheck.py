@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from ._validate import as_float, as_int
 from .nn.loss import _Loss
 from .nn.module import Module, frozen_randomness
 
@@ -90,6 +91,9 @@ def gradcheck(module_or_loss, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, target=Non
     if not isinstance(x, np.ndarray):
         raise TypeError(f"inputs must be a numpy.ndarray (or a 1-tuple of one), got {type(inputs).__name__}")
     x = np.array(x, order="C")                         # our copy, perturbed in place
+    eps = as_float(eps, "eps", low=0.0, low_inclusive=False)
+    atol, rtol = as_float(atol, "atol", low=0.0), as_float(rtol, "rtol", low=0.0)
+    seed = as_int(seed, "seed", low=0)
     if isinstance(module_or_loss, _Loss):
         report = _check_loss(module_or_loss, x, target, eps, atol, rtol)
     elif isinstance(module_or_loss, Module):
@@ -119,7 +123,7 @@ def _check_loss(loss, pred, target, eps, atol, rtol):
 def _check_module(module, x, eps, atol, rtol, seed):
     params = list(module.named_parameters())
     _warn_precision([x] + [p.data for _, p in params])
-    saved_grads = [p.grad.copy() for _, p in params]
+    saved_grads = [(p, p.grad, None if p.grad is None else p.grad.copy()) for _, p in params]
     saved_buffers = [(b, b.copy()) for _, b in module.named_buffers()]
     try:
         with frozen_randomness(module):
@@ -127,7 +131,10 @@ def _check_module(module, x, eps, atol, rtol, seed):
             # Salted so that R never equals an input drawn from default_rng(seed) (R = x can cancel).
             r = np.random.default_rng([_SALT, seed]).standard_normal(out.shape).astype(out.dtype)
             for _, p in params:
-                p.grad.fill(0)
+                if p.grad is None:                    # restored to None afterwards
+                    p.grad = np.zeros_like(p.data)
+                else:
+                    p.grad.fill(0)
             gx = module.backward(r)
             if gx.shape != x.shape or gx.dtype != x.dtype:
                 raise GradcheckError(f"grad_input has shape {gx.shape} and dtype {gx.dtype}; "
@@ -143,8 +150,10 @@ def _check_module(module, x, eps, atol, rtol, seed):
             for name, p in params:
                 report[name] = _compare(analytic[name], _numeric(scalar, p.data, eps), atol, rtol)
     finally:
-        for (_, p), g in zip(params, saved_grads):
-            p.grad[...] = g
+        for p, grad, values in saved_grads:
+            p.grad = grad
+            if grad is not None:
+                grad[...] = values
         for b, v in saved_buffers:
             b[...] = v
     return report

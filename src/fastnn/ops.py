@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._backend import kernels
-from ._validate import as_float, check_array, check_out, same_dtype
+from ._validate import as_bool, as_float, check_array, check_out, same_dtype
 
 __all__ = ["gemm", "ACTIVATIONS"]
 
@@ -14,6 +14,12 @@ ACTIVATIONS = {
     "gelu": (), "gelu_tanh": (), "elu": ("alpha",), "selu": (), "celu": ("alpha",),
     "softplus": ("beta", "threshold"), "softsign": (), "hardtanh": ("min_val", "max_val"),
     "hardsigmoid": (), "hardsigmoid_linear": (), "silu": (), "mish": (), "maxexp": (),
+}
+# The parameter ranges the activation modules enforce (nn.CELU, nn.Softplus, nn.Hardtanh).
+_PARAM_RULES = {
+    "celu": (lambda alpha: alpha != 0.0, "alpha must be non-zero"),
+    "softplus": (lambda beta, threshold: beta > 0.0, "beta must be > 0"),
+    "hardtanh": (lambda lo, hi: hi > lo, "max_val must be greater than min_val"),
 }
 _DEFAULT_PARAMS = {"leaky_relu": (0.01,), "elu": (1.0,), "celu": (1.0,), "softplus": (1.0, 20.0),
                    "hardtanh": (-1.0, 1.0)}
@@ -54,6 +60,9 @@ def _resolve_activation(activation, params):
     params = tuple(as_float(p, f"{name} parameter {expected[i] if i < len(expected) else i}") for i, p in enumerate(params))
     if len(params) != len(expected):
         raise ValueError(f"activation {name!r} takes parameters {expected}, got {params}")
+    rule = _PARAM_RULES.get(name)
+    if rule is not None and not rule[0](*params):
+        raise ValueError(f"activation {name!r}: {rule[1]}, got {dict(zip(expected, params))}")
     return name, params
 
 
@@ -71,6 +80,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
     check_array(a, "a", ndim=2)
     check_array(b, "b", ndim=2)
     same_dtype("a", a, "b", b)
+    trans_a, trans_b = as_bool(trans_a, "trans_a"), as_bool(trans_b, "trans_b")
     alpha = as_float(alpha, "alpha")
     beta = as_float(beta, "beta")
     m, ka = (a.shape[1], a.shape[0]) if trans_a else a.shape
@@ -91,7 +101,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
         out = np.empty((m, n), dtype=a.dtype)
     else:
         check_out(out, "out", (m, n), a.dtype, inputs=(("a", a), ("b", b), ("bias", bias)))
-    return kernels().gemm(a, b, out, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=alpha, beta=beta,
+    return kernels().gemm(a, b, out, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta,
                           bias=bias, act=name, params=params)
 
 
@@ -111,6 +121,7 @@ except ImportError:  # pragma: no cover - the extension is part of every build
 def _gemm_fast(a, b, trans_a, trans_b, alpha, beta, out, bias, activation, activation_params):
     """gemm's result, or None when the call needs the full checks (or is an error)."""
     if not (type(a) is np.ndarray and type(b) is np.ndarray and type(alpha) is float and type(beta) is float
+            and type(trans_a) is bool and type(trans_b) is bool
             and alpha - alpha == 0.0 and beta - beta == 0.0 and a.base is None and b.base is None):
         return None
     if bias is not None and (type(bias) is not np.ndarray or bias.base is not None or bias is out):
@@ -123,7 +134,7 @@ def _gemm_fast(a, b, trans_a, trans_b, alpha, beta, out, bias, activation, activ
         return None                                    # (arrays that own their memory never overlap)
     name, params = resolve_activation(activation, activation_params)
     try:                                               # KeyError: out is not float32/float64
-        return _native_kernels.gemm(a, b, out, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=alpha,
+        return _native_kernels.gemm(a, b, out, trans_a=trans_a, trans_b=trans_b, alpha=alpha,
                                     beta=beta, bias=bias, act=name, params=params)
     except (TypeError, ValueError, BufferError, KeyError):
         return None

@@ -42,6 +42,9 @@ def _named(params):
     if callable(getattr(params, "named_parameters", None)):
         return list(params.named_parameters())
     if isinstance(params, dict):
+        bad = next((k for k in params if not isinstance(k, str)), None)
+        if bad is not None:
+            raise TypeError(f"a dict of parameters must map names (str) to parameters, got the key {bad!r}")
         return list(params.items())
     if hasattr(params, "data"):
         return [(None, params)]

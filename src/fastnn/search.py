@@ -53,7 +53,10 @@ class Uniform(Distribution):
         self.high = as_float(high, "high", low=self.low)
 
     def sample(self, rng):
-        return float(rng.uniform(self.low, self.high))
+        # low + (high − low)·u is what Generator.uniform draws (the same bits); it refuses a
+        # range wider than the largest float, which the weighted form below still spans.
+        u, width = rng.random(), self.high - self.low
+        return self.low + width * u if math.isfinite(width) else self.low * (1.0 - u) + self.high * u
 
     def __repr__(self):
         return f"Uniform({self.low:g}, {self.high:g})"

@@ -322,24 +322,31 @@ class Trainer:
 
     # -------------------------------------------------------------- data
 
+    def _prepare_X(self, X, name="X"):
+        """X as a C-contiguous array of the model's dtype: 2-D, non-empty, real numbers, finite."""
+        if not isinstance(X, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(X).__name__}")
+        if X.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+        if len(X) == 0:
+            raise ValueError(f"{name} is empty (shape {X.shape}): nothing to train, evaluate or predict on")
+        if X.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+        X = np.ascontiguousarray(X, dtype=model_dtype(self.model))
+        if not kernels().all_finite([X]):
+            raise ValueError(f"{name} contains NaN or infinity (shape {X.shape})")
+        return X
+
     def _prepare(self, X, y, name="X"):
         """(X, y) converted once to the model's dtype / int64 labels, shapes and labels checked."""
         yname = "y" if name == "X" else "y_val"
-        for n, a in ((name, X), (yname, y)):
-            if not isinstance(a, np.ndarray):
-                raise TypeError(f"{n} must be a numpy.ndarray, got {type(a).__name__}")
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+        if not isinstance(y, np.ndarray):
+            raise TypeError(f"{yname} must be a numpy.ndarray, got {type(y).__name__}")
+        if y.ndim == 0:
+            raise ValueError(f"{yname} must have one entry per sample, got a 0-d array")
+        X = self._prepare_X(X, name)
         if len(X) != len(y):
             raise ValueError(f"{name} and {yname} have different lengths: {name} {X.shape}, {yname} {y.shape}")
-        if len(X) == 0:
-            raise ValueError(f"{name} is empty (shape {X.shape}): nothing to train or evaluate on")
-        if X.dtype.kind not in "fiub":
-            raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
-        dt = model_dtype(self.model)
-        X = np.ascontiguousarray(X, dtype=dt)
-        if not kernels().all_finite([X]):
-            raise ValueError(f"{name} contains NaN or infinity (shape {X.shape})")
         width = self._output_width(X)
         kind = _loss_kind(self.loss, y)
         if kind == "ce_labels":
@@ -353,7 +360,7 @@ class Trainer:
             return X, np.ascontiguousarray(y, dtype=np.int64)
         if y.dtype.kind not in "fiub":
             raise TypeError(f"{yname} must hold numbers, got dtype {y.dtype}")
-        y = np.ascontiguousarray(y, dtype=dt)
+        y = np.ascontiguousarray(y, dtype=X.dtype)
         if y.ndim == 1 and width == 1:
             y = y.reshape(-1, 1)
         if y.shape != (len(X), width):
@@ -533,11 +540,7 @@ class Trainer:
     def predict(self, X, batch_size=256):
         """Model outputs (logits for classification losses) for X, in eval mode, as a new array."""
         batch_size = as_int(batch_size, "batch_size", low=1)
-        if not isinstance(X, np.ndarray):
-            raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__}")
-        if X.ndim != 2 or len(X) == 0:
-            raise ValueError(f"X must be 2-D and non-empty, got shape {X.shape}")
-        X = np.ascontiguousarray(X, dtype=model_dtype(self.model))
+        X = self._prepare_X(X)
         result = []
 
         def keep(i, out):                              # outputs live in reused workspaces: copy

@@ -80,7 +80,7 @@ class Sequential(Module):
             else:
                 x, used = self._bn_relu_dropout(m, fused[0], fused[1], x)
                 ran_fused.append(used)
-        self._ctx = ran_fused
+        self._ctx = (self._plan, ran_fused)             # the plan that ran, even if a module is appended
         return x
 
     @staticmethod
@@ -103,9 +103,10 @@ class Sequential(Module):
     def backward(self, grad_output, need_input_grad=True):
         """grad of the input; need_input_grad=False (the input is data, e.g. in the trainer)
         lets a leading Linear skip its input-gradient GEMM and returns None."""
-        ran_fused = list(self._saved())
-        first = self._plan[0][0] if self._plan else None
-        for m, fused in reversed(self._plan):
+        plan, ran_fused = self._saved()
+        ran_fused = list(ran_fused)
+        first = plan[0][0] if plan else None
+        for m, fused in reversed(plan):
             if isinstance(fused, tuple) and not ran_fused.pop():
                 relu, drop = fused
                 if drop is not None:

@@ -350,7 +350,7 @@ def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
         if per_parameter:                               # the reference path: one _update per parameter
             opt._update_group = lambda k, i, g: optim.Optimizer._update_group(opt, k, i, g)
         extra = Param(rng_p.normal(size=(4,)))
-        for step in range(13):
+        for step in range(14):
             for p in ps + [extra]:
                 if p.grad is not None:
                     p.grad[...] = rng_g.normal(size=p.data.shape)
@@ -375,6 +375,8 @@ def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
                 ps[0].grad = None
             if step == 11:                                   # one state array replaced in the state dict
                 opt.state[ps[1]]["exp_avg"] = opt.state[ps[1]]["exp_avg"] * 0.5
+            if step == 12:                                   # a whole state record replaced
+                opt.state[ps[2]] = {}
             opt.step()
         return [p.data for p in ps + [extra]]
 
@@ -384,6 +386,124 @@ def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
     got = run(False)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+def test_replaced_state_record_restarts_the_parameter():
+    """Replacing opt.state[p] restarts p's moments (as in PyTorch); the old record is left alone."""
+    a, b = Param(np.ones(3)), Param(np.ones(2))
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad[...], b.grad[...] = 1.0, 1.0
+    opt.step()
+    old = opt.state[a]
+    saved = {key: np.copy(v) for key, v in old.items()}
+    opt.state[a] = {}
+    opt.step()
+    assert opt.state[a]["step"] == 1 and opt.state[b]["step"] == 2
+    np.testing.assert_allclose(opt.state[a]["exp_avg"], 0.1)
+    for key, v in saved.items():
+        np.testing.assert_array_equal(old[key], v)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])                  # one update per parameter; multi-tensor
+def test_state_record_that_is_not_a_dict_is_named(name):
+    a, b = Param(np.ones(3)), Param(np.ones(2))
+    opt = getattr(optim, name)([a, b], lr=0.1)
+    opt.step()
+    opt.state[b] = [np.zeros(2)]
+    with pytest.raises(TypeError, match=r"parameter 1 \(param_groups\[0\]\): optimizer state record must be a dict"):
+        opt.step()
+
+
+def _assert_unchanged(opt, before, groups):
+    """opt's state and param_groups are those saved in ``before`` (a state_dict) and ``groups`` (the list)."""
+    assert opt.param_groups is groups
+    after = opt.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+    assert after["state"].keys() == before["state"].keys()
+    for i, record in before["state"].items():
+        assert after["state"][i].keys() == record.keys()
+        for key, v in record.items():
+            np.testing.assert_array_equal(after["state"][i][key], v)
+
+
+@pytest.mark.parametrize("step", [10**400, -1, -2, float("nan"), float("inf"), 1.5, 2**63])
+def test_load_state_dict_rejects_bad_step_count(step):
+    params, opt = _run("Adam", dict(lr=0.01, betas=(0.0, 0.5)), np.float64, steps=2)
+    before, groups = opt.state_dict(), opt.param_groups
+    bad = opt.state_dict()
+    bad["param_groups"][0]["lr"] = 0.5
+    bad["state"][1]["step"] = step
+    with pytest.raises(ValueError, match=r"parameter 1: 'step' must be an integer in \[0, 2\*\*63\)"):
+        opt.load_state_dict(bad)
+    _assert_unchanged(opt, before, groups)
+    opt.step()                                          # still usable
+
+
+@pytest.mark.parametrize("step", [True, "3", None, np.zeros(2)])
+def test_load_state_dict_rejects_step_count_of_wrong_type(step):
+    params, opt = _run("Adam", dict(lr=0.01), np.float64, steps=2)
+    before, groups = opt.state_dict(), opt.param_groups
+    bad = opt.state_dict()
+    bad["state"][3]["step"] = step
+    with pytest.raises(TypeError, match="parameter 3: 'step' must be a non-negative integer"):
+        opt.load_state_dict(bad)
+    _assert_unchanged(opt, before, groups)
+
+
+@pytest.mark.parametrize("step", [np.int64(7), np.uint8(7), 7.0, np.float32(7), np.array(7.0, np.float32)])
+def test_load_state_dict_accepts_integral_step_counts(step):
+    """PyTorch keeps step as a 0-d float tensor; loaded, it is a Python int."""
+    params, opt = _run("Adam", dict(lr=0.01), np.float64, steps=2)
+    sd = opt.state_dict()
+    sd["state"][0]["step"] = step
+    opt.load_state_dict(sd)
+    assert type(opt.state[params[0]]["step"]) is int and opt.state[params[0]]["step"] == 7
+
+
+DELETE = object()
+
+
+def _edit(path, value):
+    """A function editing a state dict: sets (or deletes, for value DELETE) the entry at ``path``."""
+    def edit(sd):
+        *head, last = path
+        for key in head:
+            sd = sd[key]
+        if value is DELETE:
+            del sd[last]
+        else:
+            sd[last] = value(sd[last]) if callable(value) else value
+    return edit
+
+
+@pytest.mark.parametrize("edit,exc,match", [
+    (_edit(["param_groups", 0, "params"], DELETE), TypeError, 'parameter group 0 .* "params" list'),
+    (_edit(["param_groups", 0], [0, 1]), TypeError, 'parameter group 0 .* must be a dict'),
+    (_edit(["param_groups"], lambda g: {0: g[0]}), TypeError, '"param_groups" must be a list'),
+    (_edit(["param_groups", 0, "params"], lambda ids: ids[:-1] + ["4"]), TypeError, "indices must be integers"),
+    (_edit(["param_groups", 0, "params"], lambda ids: ids[:-1] + [0]), ValueError, "more than once"),
+    (_edit(["param_groups", 0, "lr"], "x"), TypeError, r"parameter group 0 .*: lr must be a real number"),
+    (_edit(["param_groups", 0, "eps"], DELETE), ValueError, r"parameter group 0 .* missing \['eps'\]"),
+    (_edit(["param_groups", 0, "nesterov"], True), ValueError, "unknown"),
+    (_edit(["state"], lambda st: list(st.values())), TypeError, '"state" must be a dict'),
+    (_edit(["state"], lambda st: {"0": st[0]}), TypeError, "indices must be integers"),
+    (_edit(["state"], lambda st: {9: st[0]}), ValueError, "parameter 9, which no group lists"),
+    (_edit(["state", 2], lambda r: list(r.values())), TypeError, "state of parameter 2 must be a dict"),
+    (_edit(["state", 2], lambda r: {**r, 5: 1}), TypeError, "parameter 2: keys must be strings"),
+    (_edit(["state", 2, "exp_avg"], lambda a: a + 1j), TypeError, "parameter 2: 'exp_avg' must be a float array"),
+    (_edit(["state", 2, "exp_avg_sq"], lambda a: a.astype(np.int64)), TypeError, "'exp_avg_sq' must be a float"),
+    (_edit(["state", 0, "exp_avg"], lambda a: a.T), ValueError, r"parameter 0: 'exp_avg' has shape \(9, 7\)"),
+    (_edit(["state", 2, "exp_avg"], "abc"), TypeError, "'exp_avg' must be an ndarray or a number"),
+])
+def test_load_state_dict_rejects_bad_structure_and_changes_nothing(edit, exc, match):
+    params, opt = _run("Adam", dict(lr=0.01), np.float64, steps=2)
+    before, groups = opt.state_dict(), opt.param_groups
+    bad = opt.state_dict()
+    bad["param_groups"][0]["lr"] = 0.5                  # a valid change that must not be applied
+    edit(bad)
+    with pytest.raises(exc, match=match):
+        opt.load_state_dict(bad)
+    _assert_unchanged(opt, before, groups)
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -438,4 +558,96 @@ def test_bad_params_and_gradients():
         opt.step()
     a.grad = np.zeros(6)[::2]
     with pytest.raises(ValueError, match="C-contiguous"):
+        opt.step()
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])                  # one update per parameter; multi-tensor
+def test_replaced_parameter_data_of_another_dtype_is_named(name):
+    a, b, c = Param(np.ones(3)), Param(np.ones(2)), Param(np.ones(4))
+    opt = getattr(optim, name)([{"params": [a]}, {"params": [b, c], "lr": 0.5}], lr=0.1)
+    opt.step()
+    c.data, c.grad = np.ones(4, np.int64), np.ones(4, np.int64)
+    with pytest.raises(TypeError, match=r"parameter 2 \(param_groups\[1\]\): data must be float32 or float64, "
+                                        r"got int64"):
+        opt.step()
+    c.data = np.ones(4)
+    with pytest.raises(TypeError, match=r"parameter 2 \(param_groups\[1\]\): grad has dtype int64"):
+        opt.step()
+    with pytest.raises(TypeError, match=r"parameter 1 \(param_groups\[0\]\): data must be float32"):
+        getattr(optim, name)([a, Param(np.ones(2, np.int32))])
+
+
+@pytest.mark.parametrize("name,key", [("Adam", "exp_avg"), ("Adam", "exp_avg_sq"), ("SGD", "momentum_buffer"),
+                                      ("RMSprop", "square_avg"), ("Adagrad", "sum"), ("Adadelta", "acc_delta")])
+@pytest.mark.parametrize("per_parameter", [False, True])
+@pytest.mark.parametrize("bad", ["transposed", "strided", "read-only", "list"])
+def test_state_buffer_not_updatable_in_place_is_rejected(name, key, per_parameter, bad):
+    """A state buffer the kernels cannot update in place is an error on both update paths (the
+    multi-tensor one would otherwise update a copy), and the failed step changes nothing."""
+    a, b = Param(np.ones(3)), Param(np.ones((2, 3)))
+    opt = getattr(optim, name)([a, b], lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
+    if per_parameter:
+        opt._update_group = lambda k, i, g: optim.Optimizer._update_group(opt, k, i, g)
+    a.grad[...], b.grad[...] = 1.0, 1.0
+    opt.step()
+    buf = opt.state[b][key]
+    opt.state[b][key] = {"transposed": np.ascontiguousarray(buf.T).T, "strided": np.repeat(buf, 2, axis=1)[:, ::2],
+                         "read-only": buf.copy(), "list": buf.tolist()}[bad]
+    if bad == "read-only":
+        opt.state[b][key].flags.writeable = False
+    before = opt.state_dict()
+    data = [a.data.copy(), b.data.copy()]
+    exc, match = ((TypeError, "must be a numpy.ndarray") if bad == "list"
+                  else (ValueError, "must be a writeable C-contiguous"))
+    with pytest.raises(exc, match=rf"parameter 1 \(param_groups\[0\]\): optimizer state '{key}' {match}"):
+        opt.step()
+    np.testing.assert_array_equal(b.data, data[1])
+    assert opt.state_dict()["state"][1].get("step") == before["state"][1].get("step")
+    if not per_parameter and name == "Adam":               # multi-tensor: validated before anything runs
+        np.testing.assert_array_equal(a.data, data[0])
+
+
+@pytest.mark.parametrize("value,exc,match", [
+    ("x", TypeError, r"param_groups\[1\]: lr must be a real number, got str"),
+    (float("nan"), ValueError, r"param_groups\[1\]: Invalid learning rate: nan \(lr\)"),
+    (-0.1, ValueError, r"param_groups\[1\]: Invalid learning rate: -0.1 \(lr\)"),
+    (True, TypeError, r"param_groups\[1\]: lr must be a real number, got bool"),
+    (DELETE, ValueError, r"param_groups\[1\] does not fit Adam: missing \['lr'\]"),
+])
+@pytest.mark.parametrize("name", ["Adam", "RMSprop"])                # multi-tensor; one update per parameter
+def test_hyper_parameters_edited_between_steps_are_checked(name, value, exc, match):
+    a, b = Param(np.ones(3)), Param(np.ones(2))
+    opt = getattr(optim, name)([{"params": [a]}, {"params": [b]}], lr=0.1)
+    a.grad[...], b.grad[...] = 1.0, 1.0
+    opt.step()
+    if value is DELETE:
+        del opt.param_groups[1]["lr"]
+    else:
+        opt.param_groups[1]["lr"] = value
+    data = [a.data.copy(), b.data.copy()]
+    with pytest.raises(exc, match=match.replace("Adam", name)):
+        opt.step()
+    np.testing.assert_array_equal(a.data, data[0])        # no group is updated by a failing step
+    np.testing.assert_array_equal(b.data, data[1])
+    opt.param_groups[1]["lr"] = np.float64(0.2)           # as a scheduler may write it
+    opt.step()
+    assert type(opt.param_groups[1]["lr"]) is float and (b.data < data[1]).all()
+
+
+def test_hyper_parameters_are_checked_again_only_when_replaced():
+    """The per-step check is an identity test per value; a rule's _check runs only on a change."""
+    a = Param(np.ones(3))
+    opt = optim.SGD([a], lr=0.1, momentum=0.9, nesterov=True)
+    calls = []
+    check = opt._check
+    opt._check = lambda group: (calls.append(1), check(group))
+    for _ in range(3):
+        opt.step()
+    assert len(calls) == 1                                  # the first step
+    opt.param_groups[0]["lr"] = 0.05
+    opt.step()
+    opt.step()
+    assert len(calls) == 2
+    opt.param_groups[0]["momentum"] = 0.0                  # a combination check: nesterov needs momentum
+    with pytest.raises(ValueError, match=r"param_groups\[0\]: Nesterov momentum requires a momentum"):
         opt.step()

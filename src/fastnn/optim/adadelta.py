@@ -19,6 +19,7 @@ class Adadelta(Optimizer):
         check_real(group, "weight_decay", "weight_decay value", low=0.0)
 
     def _update(self, k, param, grad, state, group):
-        state["step"] = state.get("step", 0) + 1
-        k.adadelta_step(param, grad, state_buffer(state, "square_avg", param), state_buffer(state, "acc_delta", param),
-                        lr=group["lr"], rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"])
+        bufs = state_buffer(state, "square_avg", param), state_buffer(state, "acc_delta", param)
+        state["step"] = state.get("step", 0) + 1              # after the buffers' checks
+        k.adadelta_step(param, grad, *bufs, lr=group["lr"], rho=group["rho"], eps=group["eps"],
+                        weight_decay=group["weight_decay"])

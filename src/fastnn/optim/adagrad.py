@@ -22,7 +22,7 @@ class Adagrad(Optimizer):
         check_real(group, "eps", "epsilon value", low=0.0)
 
     def _update(self, k, param, grad, state, group):
-        t = state["step"] = state.get("step", 0) + 1
         state_sum = state_buffer(state, "sum", param, group["initial_accumulator_value"])
+        t = state["step"] = state.get("step", 0) + 1          # after the buffer's check
         k.adagrad_step(param, grad, state_sum, clr=group["lr"] / (1.0 + (t - 1) * group["lr_decay"]),
                        weight_decay=group["weight_decay"], eps=group["eps"])

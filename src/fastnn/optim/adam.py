@@ -51,12 +51,13 @@ class Adam(Optimizer):
                           bias_corrections2=bc2)
 
     def _update(self, k, param, grad, state, group):
-        t = state["step"] = state.get("step", 0) + 1
+        bufs = (state_buffer(state, "exp_avg", param), state_buffer(state, "exp_avg_sq", param),
+                state_buffer(state, "max_exp_avg_sq", param) if group["amsgrad"] else None)
+        t = state["step"] = state.get("step", 0) + 1          # after the buffers' checks
         beta1, beta2 = group["betas"]
-        k.adam_step(param, grad, state_buffer(state, "exp_avg", param), state_buffer(state, "exp_avg_sq", param),
-                    state_buffer(state, "max_exp_avg_sq", param) if group["amsgrad"] else None,
-                    lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                    decoupled=self.decoupled, bias_correction1=1.0 - beta1 ** t, bias_correction2=1.0 - beta2 ** t)
+        k.adam_step(param, grad, *bufs, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                    weight_decay=group["weight_decay"], decoupled=self.decoupled,
+                    bias_correction1=1.0 - beta1 ** t, bias_correction2=1.0 - beta2 ** t)
 
 
 class AdamW(Adam):

@@ -8,6 +8,9 @@ fastnn._backend.kernels()`` (so ``set_backend("numpy")`` runs the NumPy referenc
 state is a plain dict per parameter, created at the parameter's first step as in
 PyTorch: ndarrays shaped and typed like the parameter (made by ``state_buffer``) and
 Python scalars such as ``step``. Groups, ``zero_grad``, ``state_dict`` live here once.
+Hyper-parameters edited in ``param_groups`` between steps (lr schedulers do) are checked
+again by ``step`` when their value objects changed; errors name the group, or the
+parameter (its index in ``state_dict()``), they concern.
 
 A parameter is any object with ``.data`` and ``.grad``: C-contiguous float32/float64
 ndarrays of one shape and dtype (``grad`` may be None: the parameter is skipped, as is
@@ -28,6 +31,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import reprlib
 
 import numpy as np
 
@@ -38,27 +42,35 @@ __all__ = ["Optimizer", "state_buffer"]
 
 # Keys a parameter group may hold besides the rule's hyper-parameters.
 _GROUP_EXTRA_KEYS = ("params", "initial_lr", "name")
+# Largest loadable step count (an int64 counter; beyond ~1e308 β**t would overflow).
+_MAX_STEP = 2**63 - 1
 
 
 def state_buffer(state, key, param, fill=0.0):
-    """``state[key]``, created as ``full_like(param, fill)`` on first use; it must match param."""
+    """``state[key]``, created as ``full_like(param, fill)`` on first use; it must match param and
+    be writeable and C-contiguous (kernels update it in place through a flat view)."""
     buf = state.get(key)
     if buf is None:
         buf = state[key] = np.full_like(param, fill)
+    elif not isinstance(buf, np.ndarray):
+        raise TypeError(f"optimizer state {key!r} must be a numpy.ndarray, got {type(buf).__name__}")
     elif buf.shape != param.shape or buf.dtype != param.dtype:
         raise ValueError(f"optimizer state {key!r} has shape {buf.shape} and dtype {buf.dtype} but the parameter "
                          f"has shape {param.shape} and dtype {param.dtype}; was the parameter replaced?")
+    elif not buf.flags.c_contiguous or not buf.flags.writeable:
+        raise ValueError(f"optimizer state {key!r} must be a writeable C-contiguous array (it is updated in place)")
     return buf
 
 
 def real_value(value, name, label, *, low=None, high=None, high_inclusive=True):
-    """value as a float; TypeError if not a real number, ValueError (PyTorch's wording) if out of range."""
+    """value as a float; TypeError if not a real number, ValueError (PyTorch's wording, plus
+    ``name`` unless ``label`` holds it) if out of range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     v = float(value)
     if (not math.isfinite(v) or (low is not None and v < low)
             or (high is not None and (v > high or (v == high and not high_inclusive)))):
-        raise ValueError(f"Invalid {label}: {value}")
+        raise ValueError(f"Invalid {label}: {value}" + ("" if name in label else f" ({name})"))
     return v
 
 
@@ -76,26 +88,78 @@ def check_bool(group, key):
     return group[key]
 
 
+def _prefixed(error, where):
+    """A TypeError or ValueError like ``error``, its message prefixed by ``where``."""
+    return (TypeError if isinstance(error, TypeError) else ValueError)(f"{where}: {error}")
+
+
+def _check_data(data):
+    """data as the kernels update it: a writeable C-contiguous float32/float64 ndarray."""
+    if not isinstance(data, np.ndarray):
+        raise TypeError(f"data must be a numpy.ndarray, got {type(data).__name__}")
+    if data.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"data must be float32 or float64, got {data.dtype} with shape {data.shape}")
+    if not data.flags.c_contiguous or not data.flags.writeable:
+        raise ValueError(f"data must be a writeable C-contiguous array (shape {data.shape})")
+
+
 def _check_param(p):
-    data = getattr(p, "data", None)
-    if not isinstance(data, np.ndarray) or not hasattr(p, "grad"):
+    if not isinstance(getattr(p, "data", None), np.ndarray) or not hasattr(p, "grad"):
         raise TypeError(f"optimizer can only optimize objects with .data and .grad ndarrays (Parameters), "
                         f"got {type(p).__name__}")
-    if data.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"parameter data must be float32 or float64, got {data.dtype} with shape {data.shape}")
-    if not data.flags.c_contiguous or not data.flags.writeable:
-        raise ValueError(f"parameter data must be a writeable C-contiguous array (shape {data.shape})")
+    _check_data(p.data)
 
 
 def _check_grad(data, grad):
+    """data and grad as the kernels take them: grad an ndarray like data, both C-contiguous."""
+    _check_data(data)
     if not isinstance(grad, np.ndarray):
-        raise TypeError(f"parameter grad must be a numpy.ndarray or None, got {type(grad).__name__}")
+        raise TypeError(f"grad must be a numpy.ndarray or None, got {type(grad).__name__}")
     if grad.dtype != data.dtype:
-        raise TypeError(f"parameter grad has dtype {grad.dtype} but its data has dtype {data.dtype}")
+        raise TypeError(f"grad has dtype {grad.dtype} but its data has dtype {data.dtype}")
     if grad.shape != data.shape:
-        raise ValueError(f"parameter grad has shape {grad.shape} but its data has shape {data.shape}")
-    if not grad.flags.c_contiguous or not data.flags.c_contiguous or not data.flags.writeable:
-        raise ValueError(f"parameter data and grad must be C-contiguous and data writeable (shape {data.shape})")
+        raise ValueError(f"grad has shape {grad.shape} but its data has shape {data.shape}")
+    if not grad.flags.c_contiguous:
+        raise ValueError(f"grad must be C-contiguous (shape {grad.shape})")
+
+
+def _loaded_value(where, key, value, p):
+    """A loaded state entry, checked and copied (arrays in p's dtype); ``where`` names the record."""
+    if not isinstance(key, str):
+        raise TypeError(f"{where}: keys must be strings, got {key!r}")
+    where = f"{where}: {key!r}"
+    if key == "step":
+        return _loaded_step(value, where)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind != "f":
+            raise TypeError(f"{where} must be a float array, got dtype {value.dtype}")
+        if value.shape != p.data.shape:
+            raise ValueError(f"{where} has shape {value.shape}, its parameter {p.data.shape}")
+        return np.array(value, dtype=p.data.dtype, order="C", copy=True)
+    if isinstance(value, (bool, np.bool_, numbers.Integral)):
+        return value if isinstance(value, bool) else int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"{where} must be an ndarray or a number, got {type(value).__name__}")
+
+
+def _saved_index(i, where):
+    """A parameter index of a loaded state dict as an int."""
+    if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+        raise TypeError(f"{where}: parameter indices must be integers, got {i!r}")
+    return int(i)
+
+
+def _loaded_step(value, where):
+    """A loaded step count as an int: a non-negative integer (PyTorch keeps it as a 0-d float
+    tensor, so an integral float or a 0-d array is accepted too)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where} must be a non-negative integer, got {type(value).__name__}")
+    if not 0 <= value <= _MAX_STEP or int(value) != value:
+        raise ValueError(f"{where} must be an integer in [0, 2**63), got {reprlib.repr(value)}")
+    return int(value)
 
 
 class Optimizer:
@@ -107,6 +171,7 @@ class Optimizer:
         self.param_groups = []
         self.state = {}
         self._tensor_cache = {}                        # group index -> _group_tensors' cached handle
+        self._checked_values = {}                      # group index -> its hyper-parameters last checked
         if hasattr(params, "data") or isinstance(params, np.ndarray):
             raise TypeError("params must be an iterable of Parameters or of dicts, got a single "
                             f"{type(params).__name__}; wrap it in a list")
@@ -137,56 +202,72 @@ class Optimizer:
         """Update every parameter of ``group`` (the ``index``-th) that has a gradient. The default
         is one ``_update`` per parameter; a rule with a multi-tensor kernel overrides it
         and uses ``_group_tensors``."""
-        for p in group["params"]:
+        for i, p in enumerate(group["params"]):
             grad = p.grad
             if grad is None or getattr(p, "requires_grad", True) is False:
                 continue
             data = p.data
-            _check_grad(data, grad)
-            self._update(k, data, grad, self._state_of(p), group)
+            try:
+                _check_grad(data, grad)
+                self._update(k, data, grad, self._state_of(p), group)
+            except (TypeError, ValueError) as e:
+                raise _prefixed(e, self._param_name(index, i)) from None
 
     def _state_of(self, p):
         """p's state record, created empty at its first step (as in PyTorch)."""
         state = self.state.get(p)
         if state is None:
             state = self.state[p] = {}
+        elif not isinstance(state, dict):
+            raise TypeError(f"optimizer state record must be a dict, got {type(state).__name__}")
         return state
+
+    def _param_name(self, n, i):
+        """Names the i-th parameter of group n by its index in ``state_dict()``."""
+        return f"parameter {sum(len(g['params']) for g in self.param_groups[:n]) + i} (param_groups[{n}])"
 
     def _group_tensors(self, k, index, group, keys):
         """(k.tensor_list of rows (param, grad, *state[keys]) flattened, [state per row]) for the
         parameters of ``group`` that have a gradient; state buffers are created on first use.
 
         Cached between steps: the handle is rebuilt only when a parameter's data, grad or
-        requires_grad, a state buffer, the state dict, the group or the backend changed (an
-        identity check per array), so a step costs one kernel call for all parameters."""
+        requires_grad, a state record in ``self.state``, a state buffer, the group or the
+        backend changed (an identity check per object), so a step costs one kernel call for
+        all parameters."""
         cached = self._tensor_cache.get(index)
         params = group["params"]
-        if (cached is not None and cached[0] is k and cached[1] is params and cached[2] is self.state
-                and cached[3] == keys and len(params) == len(cached[4])):
-            for p, (q, data, grad, req) in zip(params, cached[4]):
+        if (cached is not None and cached[0] is k and cached[1] is params and cached[2] == keys
+                and len(params) == len(cached[3])):
+            for p, (q, data, grad, req) in zip(params, cached[3]):
                 if (p is not q or p.data is not data or p.grad is not grad
                         or getattr(p, "requires_grad", True) is not req):
                     break
             else:
-                owners, names, bufs = cached[5]           # every state[key] still the buffer in the handle?
-                if not any(map(operator.is_not, map(dict.get, owners, names), bufs)):
-                    return cached[6], cached[7]
-        checks, buffer_checks, rows, states = [], [], [], []
-        for p in params:
+                updated, states, (owners, names, bufs) = cached[4:7]
+                # every self.state[p] still the record, and every record[key] the buffer, in the handle?
+                if not (any(map(operator.is_not, map(self.state.get, updated), states))
+                        or any(map(operator.is_not, map(dict.get, owners, names), bufs))):
+                    return cached[7], states
+        checks, updated, states, buffer_checks, rows = [], [], [], [], []
+        for i, p in enumerate(params):
             data, grad, req = p.data, p.grad, getattr(p, "requires_grad", True)
             checks.append((p, data, grad, req))
             if grad is None or req is False:
                 continue
-            _check_grad(data, grad)
-            state = self._state_of(p)
-            bufs = tuple(state_buffer(state, key, data) if key is not None else None for key in keys)
+            try:
+                _check_grad(data, grad)
+                state = self._state_of(p)
+                bufs = tuple(state_buffer(state, key, data) if key is not None else None for key in keys)
+            except (TypeError, ValueError) as e:
+                raise _prefixed(e, self._param_name(index, i)) from None
             buffer_checks.extend((state, key, b) for key, b in zip(keys, bufs) if key is not None)
             rows.append((data.reshape(-1), grad.reshape(-1)) + tuple(None if b is None else b.reshape(-1)
                                                                      for b in bufs))
+            updated.append(p)
             states.append(state)
         handle = k.tensor_list(rows)
-        buffer_checks = tuple(zip(*buffer_checks)) or ((), (), ())   # (states, keys, buffers)
-        self._tensor_cache[index] = (k, params, self.state, keys, checks, buffer_checks, handle, states)
+        buffer_checks = tuple(zip(*buffer_checks)) or ((), (), ())   # (records, keys, buffers)
+        self._tensor_cache[index] = (k, params, keys, checks, updated, states, buffer_checks, handle)
         return handle, states
 
     # ---------------------------------------------------------------- groups
@@ -207,8 +288,11 @@ class Optimizer:
         elif isinstance(params, (set, frozenset)):
             raise TypeError("parameters must be an ordered collection, not a set (the order fixes the state indices)")
         params = list(params)
-        for p in params:
-            _check_param(p)
+        for i, p in enumerate(params):
+            try:
+                _check_param(p)
+            except (TypeError, ValueError) as e:
+                raise _prefixed(e, self._param_name(len(self.param_groups), i)) from None
         group = dict(param_group, params=params)
         for key, value in self.defaults.items():
             group.setdefault(key, value)
@@ -219,12 +303,32 @@ class Optimizer:
             raise ValueError("some parameters appear more than once (within or across parameter groups)")
         self.param_groups.append(group)
 
+    def _check_group(self, group, where):
+        """``_check(group)`` after checking that no hyper-parameter is missing; errors name ``where``."""
+        missing = [key for key in self.defaults if key not in group]
+        if missing:
+            raise ValueError(f"{where} does not fit {type(self).__name__}: missing {missing}")
+        try:
+            self._check(group)
+        except (TypeError, ValueError) as e:
+            raise _prefixed(e, where) from None
+
+    def _recheck_group(self, index, group):
+        """Check the group's hyper-parameters again if one was replaced since they were last
+        checked (lr schedulers and users edit them between steps): an identity test per value."""
+        checked = self._checked_values.get(index)
+        if checked is None or any(map(operator.is_not, map(group.get, self.defaults), checked)):
+            self._check_group(group, f"param_groups[{index}]")
+            self._checked_values[index] = tuple(map(group.get, self.defaults))
+
     # ---------------------------------------------------------------- training
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         k = kernels()
+        for index, group in enumerate(self.param_groups):
+            self._recheck_group(index, group)
         for index, group in enumerate(self.param_groups):
             self._update_group(k, index, group)
         return loss
@@ -258,50 +362,49 @@ class Optimizer:
         return {"state": dict(sorted(state.items())), "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Restore hyper-parameters and state saved by ``state_dict`` for the same parameter layout."""
+        """Restore hyper-parameters and state saved by ``state_dict`` for the same parameter layout.
+        All of it is checked first: one that does not fit leaves the optimizer unchanged."""
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
             raise ValueError('an optimizer state dict has exactly the keys "state" and "param_groups"')
-        saved_groups = state_dict["param_groups"]
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)):
+            raise TypeError(f'loaded state dict: "param_groups" must be a list, got {type(saved_groups).__name__}')
+        if not isinstance(saved_state, dict):
+            raise TypeError(f'loaded state dict: "state" must be a dict, got {type(saved_state).__name__}')
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
                              f"the optimizer has {len(self.param_groups)}")
         by_index = {}
         groups = []
         for n, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
-            if len(saved["params"]) != len(mine["params"]):
-                raise ValueError(f"parameter group {n} of the loaded state dict has {len(saved['params'])} "
-                                 f"parameters, the optimizer's has {len(mine['params'])}")
-            by_index.update(zip((int(i) for i in saved["params"]), mine["params"]))
+            where = f"parameter group {n} of the loaded state dict"
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                raise TypeError(f'{where} must be a dict with a "params" list of parameter indices')
+            ids = [_saved_index(i, where) for i in saved["params"]]
+            if len(ids) != len(mine["params"]):
+                raise ValueError(f"{where} has {len(ids)} parameters, the optimizer's has {len(mine['params'])}")
+            if by_index.keys() & ids or len(set(ids)) != len(ids):
+                raise ValueError(f"{where} lists a parameter index more than once")
+            by_index.update(zip(ids, mine["params"]))
             group = {key: v for key, v in saved.items() if key != "params"}
-            unknown = sorted(set(group) - set(self.defaults) - set(_GROUP_EXTRA_KEYS))
-            missing = sorted(set(self.defaults) - set(group))
-            if unknown or missing:
-                raise ValueError(f"parameter group {n} of the loaded state dict does not fit {type(self).__name__}: "
-                                 f"unknown {unknown}, missing {missing}")
-            self._check(group)
+            unknown = sorted(set(group) - set(self.defaults) - set(_GROUP_EXTRA_KEYS), key=repr)
+            if unknown:
+                raise ValueError(f"{where} does not fit {type(self).__name__}: unknown {unknown}")
+            self._check_group(group, where)
             group["params"] = mine["params"]
             groups.append(group)
         state = {}
-        for i, record in state_dict["state"].items():
-            p = by_index.get(int(i))
+        for i, record in saved_state.items():
+            p = by_index.get(_saved_index(i, 'loaded state dict: "state"'))
             if p is None:
                 raise ValueError(f"loaded state dict has state for parameter {i}, which no group lists")
-            state[p] = {key: self._loaded_value(key, v, p) for key, v in record.items()}
+            if not isinstance(record, dict):
+                raise TypeError(f"loaded state of parameter {i} must be a dict, got {type(record).__name__}")
+            state[p] = {key: _loaded_value(f"loaded state of parameter {i}", key, v, p) for key, v in record.items()}
         self.param_groups = groups
         self.state = state
         self._tensor_cache = {}
-
-    @staticmethod
-    def _loaded_value(key, value, p):
-        if isinstance(value, np.ndarray):
-            if value.shape != p.data.shape:
-                raise ValueError(f"loaded state {key!r} has shape {value.shape}, its parameter {p.data.shape}")
-            return np.array(value, dtype=p.data.dtype, order="C", copy=True)
-        if isinstance(value, (bool, np.bool_, numbers.Integral)):
-            return value if isinstance(value, bool) else int(value)
-        if isinstance(value, numbers.Real):
-            return float(value)
-        raise TypeError(f"loaded state {key!r} must be an ndarray or a number, got {type(value).__name__}")
+        self._checked_values = {}
 
     def state_arrays(self):
         """(arrays, meta): ``state_dict()`` split into named arrays and a JSON-serialisable rest."""

@@ -23,9 +23,9 @@ class RMSprop(Optimizer):
         check_bool(group, "centered")
 
     def _update(self, k, param, grad, state, group):
-        state["step"] = state.get("step", 0) + 1
-        k.rmsprop_step(param, grad, state_buffer(state, "square_avg", param),
-                       state_buffer(state, "grad_avg", param) if group["centered"] else None,
-                       state_buffer(state, "momentum_buffer", param) if group["momentum"] > 0 else None,
-                       lr=group["lr"], alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
-                       momentum=group["momentum"])
+        bufs = (state_buffer(state, "square_avg", param),
+                state_buffer(state, "grad_avg", param) if group["centered"] else None,
+                state_buffer(state, "momentum_buffer", param) if group["momentum"] > 0 else None)
+        state["step"] = state.get("step", 0) + 1              # after the buffers' checks
+        k.rmsprop_step(param, grad, *bufs, lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                       weight_decay=group["weight_decay"], momentum=group["momentum"])

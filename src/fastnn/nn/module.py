@@ -62,7 +62,7 @@ class Parameter:
     (Linear's weight: a GEMM with beta = 0 instead of 1) takes it through
     ``_grad_to_accumulate()`` and skips the fill. Readers always see the zeros."""
 
-    __slots__ = ("data", "_grad", "_grad_stale", "requires_grad")
+    __slots__ = ("data", "_grad", "_grad_stale", "requires_grad", "_fits")
 
     def __init__(self, data, requires_grad=True):
         data = np.ascontiguousarray(data)
@@ -71,6 +71,7 @@ class Parameter:
         self.data = data
         self._grad = np.zeros_like(data)
         self._grad_stale = False                      # True: _grad holds old values that read as 0
+        self._fits = (None, None)                     # the (grad, data) pair last checked to fit
         self.requires_grad = bool(requires_grad)
 
     @property
@@ -92,11 +93,15 @@ class Parameter:
     def _check_grad_fits(self, g, owner):
         """g, after checking it fits data (a user may have replaced .grad): a C-contiguous
         writable array of data's shape and dtype; ``owner`` names the parameter in the error,
-        e.g. "Linear.bias"."""
+        e.g. "Linear.bias". Checked once per (grad, data) pair of arrays: the kernels compare
+        shapes again on every call, so an array reshaped in place later is still refused."""
+        if g is self._fits[0] and self.data is self._fits[1]:
+            return g
         if (not isinstance(g, np.ndarray) or g.shape != self.data.shape or g.dtype != self.data.dtype
                 or not g.flags.c_contiguous or not g.flags.writeable):
             raise ValueError(f"{owner}.grad must be a C-contiguous writable array of shape {self.data.shape} "
                              f"and dtype {self.data.dtype}, got {_describe(g)}")
+        self._fits = (g, self.data)
         return g
 
     def _checked_grad(self, owner):

@@ -24,6 +24,7 @@ def _grads(p, owner):
     return p._checked_grad(owner) if p is not None and p.requires_grad else None
 
 
+_INT64 = np.dtype(np.int64)                           # builtin dtypes are singletons: checked with `is`
 _COUNT_MAX = np.iinfo(np.int64).max
 
 
@@ -69,12 +70,13 @@ class BatchNorm1d(Module):
             m = 0.0
             if running:
                 count = self.num_batches_tracked                  # 0-d int64, updated in place
-                if type(count) is not np.ndarray or count.shape != () or count.dtype != np.int64 or count < 0:
+                if type(count) is not np.ndarray or count.shape != () or count.dtype is not _INT64:
                     raise ValueError(f"BatchNorm1d.num_batches_tracked must be a 0-d int64 array holding a "
                                      f"count >= 0, got {count!r}")
-                n = int(count) + 1
-                if n > _COUNT_MAX:
-                    raise ValueError(f"BatchNorm1d.num_batches_tracked is {n - 1}: one more batch overflows int64")
+                n = int(count) + 1                                # (Python ints: no ufunc per check)
+                if not 0 < n <= _COUNT_MAX:
+                    raise ValueError(f"BatchNorm1d.num_batches_tracked is {n - 1}: it must be a count >= 0 "
+                                     f"that one more batch does not overflow")
                 count[()] = n                                     # (``count += 1`` is a ~1.4 µs ufunc call)
                 m = 1.0 / n if self.momentum is None else self.momentum
             _, mean, invstd = K.batchnorm_forward(x, gamma, beta, self.eps, out=y,

@@ -189,6 +189,10 @@ def test_header_length_checks(tmp_path):
     (b"{} {}", "not valid JSON"),
     (b'{"a": NaN}', "NaN"),
     (b"", "JSON object"),
+    (b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested deeper than 100"),   # past the stack
+    (b'{"a":' + b"[" * 500 + b"]" * 500 + b"}", "nested deeper than 100"),           # past the cap
+    (b'{"a":' + b"[" * 100_000, "nested deeper than 100"),                          # and unclosed
+    (b'{"a":' + b"9" * 5000 + b"}", "5000 digits"),                                 # int() refuses > 4300
 ])
 def test_bad_header_text(tmp_path, raw, msg):
     with pytest.raises(SafetensorsError, match=msg):
@@ -225,12 +229,35 @@ def test_duplicate_keys(tmp_path):
     ({"dtype": "F32", "shape": [1]}, "exactly the keys"),
     ({**entry("F32", [1], 0, 4), "extra": 1}, "exactly the keys"),
     ([1, 2], "exactly the keys"),
+    (entry(["F32"], [1], 0, 4), "unsupported dtype"),         # unhashable
+    (entry({"F32": 1}, [1], 0, 4), "unsupported dtype"),
+    (entry("F32", [0, 2 ** 62, 2 ** 62], 0, 0), "too large"),  # 0 bytes, but numpy refuses the shape
+    (entry("F32", [0, 2 ** 64], 0, 0), "too large"),
+    (entry("F64", [2 ** 60, 0], 0, 0), "too large"),
 ])
 def test_bad_tensor_entry(tmp_path, info, msg):
     p = write_raw(tmp_path / "e", {"w": info}, b"\x00" * 4)
     with pytest.raises(SafetensorsError, match=msg) as e:
         load_file(p)
     assert "'w'" in str(e.value)                             # names the tensor
+
+
+def test_zero_size_tensor_with_large_dimensions_loads(tmp_path):
+    out, _ = load_file(write_raw(tmp_path / "z", {"z": entry("F64", [0, 2 ** 59], 0, 0)}))   # 2**59 · 8 < 2**63
+    assert out["z"].shape == (0, 2 ** 59)
+
+
+def test_loads_json_depth_cap():
+    nested = []
+    for _ in range(st.MAX_JSON_DEPTH - 1):
+        nested = [nested]
+    assert st.loads_json(json.dumps(nested)) == nested                      # exactly at the cap
+    for text in ["[" * 101 + "]" * 101, '{"a": ' * 101 + "1" + "}" * 101, "[" * 10 ** 6 + "]" * 10 ** 6]:
+        with pytest.raises(ValueError, match="nested deeper than 100 levels"):
+            st.loads_json(text)
+    assert st.loads_json("-" + "9" * st.MAX_INT_DIGITS) == -int("9" * 1000)
+    with pytest.raises(ValueError, match="1001 digits"):
+        st.loads_json("9" * 1001)
 
 
 def test_empty_name(tmp_path):

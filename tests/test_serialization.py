@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import fastnn
+from fastnn import _safetensors as st
 from fastnn import nn, optim
 from fastnn._safetensors import SafetensorsError
 from fastnn.callbacks import LearningRateScheduler
-from fastnn.serialization import CheckpointError, load, load_checkpoint, save, save_checkpoint
+from fastnn.serialization import CheckpointError, _state_floor, load, load_checkpoint, save, save_checkpoint
 from fastnn.trainer import Trainer
 
 
@@ -200,6 +201,185 @@ def test_bad_config(saved):
     rewrite_header(saved, break_config)
     with pytest.raises(CheckpointError, match="unknown module class 'Evil'"):
         load(saved)
+
+
+def write_header(path, raw):
+    """A file of just a header (raw JSON bytes), padded to 8."""
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw)
+
+
+def set_config(path, config):
+    def edit(h):
+        h["__metadata__"]["config"] = config if isinstance(config, str) else json.dumps(config)
+    rewrite_header(path, edit)
+
+
+def linear(i, o):
+    return {"class": "Linear", "config": {"in_features": i, "out_features": o}}
+
+
+# Sizes fail fast (terabytes) should the check ever go: the config is rejected before building.
+@pytest.mark.parametrize("config", [
+    linear(10 ** 7, 10 ** 7),
+    {"class": "Maxout", "config": {"in_features": 10 ** 5, "out_features": 10 ** 5, "pieces": 10 ** 5}},
+    {"class": "PReLU", "config": {"num_parameters": 10 ** 12}},
+    {"class": "BatchNorm1d", "config": {"num_features": 10 ** 13}},
+    {"class": "LayerNorm", "config": {"normalized_shape": [10 ** 13]}},
+    {"class": "Sequential", "config": {"modules": [linear(3, 2), {"class": "Residual", "config": {
+        "block": {"class": "DropConnect", "config": {"linear": linear(10 ** 7, 10 ** 7)}}}}]}},
+    linear(3000, 2000),                                  # a plain mismatch is caught before building too
+])
+def test_config_needing_more_state_than_the_file_is_rejected_before_building(saved, config):
+    set_config(saved, config)
+    with pytest.raises(CheckpointError, match=r"m.safetensors: the model in 'config' has at least .* "
+                                              r"elements, the file stores 14"):
+        load(saved)
+
+
+@pytest.mark.parametrize("layer", [
+    nn.Linear(3, 5), nn.Linear(3, 5, bias=False), nn.Maxout(4, 3, 2), nn.Maxout(4, 3, 2, bias=False),
+    nn.PReLU(), nn.PReLU(7), nn.BatchNorm1d(6), nn.BatchNorm1d(6, affine=False),
+    nn.BatchNorm1d(6, track_running_stats=False), nn.BatchNorm1d(6, affine=False, track_running_stats=False),
+    nn.LayerNorm(5), nn.LayerNorm([5], bias=False), nn.LayerNorm(5, elementwise_affine=False),
+    nn.DropConnect(nn.Linear(3, 4)), model_with_state(),
+])
+def test_state_floor_holds_for_every_layer(layer):
+    """The floor never exceeds what the layer really stores (no saved model is refused) and is not loose."""
+    stored = sum(v.size for v in layer.state_dict().values())
+    assert _state_floor(layer.get_config()) <= stored <= 4 * _state_floor(layer.get_config()) + 1
+
+
+class Hungry(nn.Module):
+    def __init__(self):
+        raise MemoryError
+
+    def _config(self):
+        return {}
+
+
+@pytest.mark.parametrize("config,msg", [
+    ({"class": "Sequential", "config": {}}, "entry 'modules' is missing"),
+    ({"class": f"{__name__}.Hungry", "config": {}}, "out of memory"),
+    ('{"class": "Sequential", "config": {"modules": ' + "[" * 10 ** 5 + "]" * 10 ** 5 + "}}", "nested deeper"),
+])
+def test_bad_config_entries(saved, config, msg):
+    set_config(saved, config)
+    with pytest.raises(CheckpointError, match=msg) as e:
+        load(saved)
+    assert str(e.value).startswith(f"{saved}: ")
+
+
+@pytest.mark.parametrize("header,msg", [
+    (b'{"w": {"dtype": ["F32"], "shape": [0], "data_offsets": [0, 0]}}', "unsupported dtype"),
+    (b'{"w": {"dtype": "F32", "shape": [0, 4611686018427387904, 4611686018427387904], "data_offsets": [0, 0]}}',
+     "too large"),
+    (b'{"w": {"dtype": "F32", "shape": [0, 18446744073709551616], "data_offsets": [0, 0]}}', "too large"),
+    (b'{"w": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 0]}}', "5000 digits"),
+    (b'{"w": ' + b"[" * 10 ** 5 + b"]" * 10 ** 5 + b"}", "nested deeper"),
+], ids=["dtype-list", "shape-2^124", "shape-2^64", "5000-digits", "deep"])
+def test_crafted_headers_name_the_file(tmp_path, header, msg):
+    write_header(tmp_path / "h.safetensors", header)
+    with pytest.raises(SafetensorsError, match=f"h.safetensors: not a valid safetensors file: .*{msg}"):
+        load(tmp_path / "h.safetensors")
+
+
+# ------------------------------------------------------------------------------ damaged checkpoints
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    X, y = data()
+    trainer = parts()
+    trainer.fit(X, y, epochs=1, batch_size=32)
+    save_checkpoint(tmp_path / "c.safetensors", trainer)
+    return tmp_path / "c.safetensors"
+
+
+def edit_metadata(path, key, edit):
+    """Re-save ``path`` with metadata entry ``key`` replaced by edit(its tree): a tree, or raw JSON text."""
+    tensors, meta = st.load_file(path)
+    new = edit(json.loads(meta[key]))
+    meta[key] = new if isinstance(new, str) else json.dumps(new)
+    st.save_file(tensors, path, meta)
+
+
+def with_field(key, value):
+    """edit: a flattened dict tree ({"__dict__": [[key, value], ...]}) with ``key`` set to ``value``."""
+    return lambda tree: {"__dict__": [[k, value if k == key else v] for k, v in tree["__dict__"]]}
+
+
+def with_group_field(key, value):
+    """edit: an optimizer tree whose first param group has ``key`` set to ``value``."""
+    def edit(tree):
+        groups = dict(tree["__dict__"])["param_groups"]
+        return with_field("param_groups", [with_field(key, value)(g) for g in groups])(tree)
+    return edit
+
+
+def live_state(trainer):
+    """Everything load_checkpoint may change, as comparable values."""
+    sd = trainer.optimizer.state_dict()
+    return (state_bytes(trainer.model), repr(sd["param_groups"]),
+            {(i, k): np.asarray(v).tobytes() for i, rec in sd["state"].items() for k, v in rec.items()},
+            trainer.epoch, trainer.seed, trainer.history, [cb.state_dict() for cb in trainer.callbacks],
+            [(m.seed, m._step) for m in trainer.model.modules() if hasattr(m, "_step")])
+
+
+@pytest.mark.parametrize("key,edit,msg", [
+    ("optimizer", lambda t: "[" * 10 ** 5 + "]" * 10 ** 5, "entry 'optimizer' is not valid JSON: nested deeper"),
+    ("random", lambda t: '{"2": [' + "9" * 5000 + ', 0], "3": [1, 0]}',
+     "entry 'random' is not valid JSON: .*5000 digits"),
+    ("optimizer", with_field("state", []), "entry 'optimizer' must be"),
+    ("optimizer", with_field("param_groups", "x"), "entry 'optimizer' must be"),
+    ("optimizer", lambda t: {"__set__": []}, "'optimizer': unknown entry"),
+    ("random", lambda t: {k: [1] for k in t}, "'random': layer '2' must have \\[seed, step\\]"),
+    ("random", lambda t: {k: [None, 0] for k in t}, "'random': layer '2': seed must be an integer"),
+    ("random", lambda t: {k: [-1, 0] for k in t}, "'random': layer '2': seed must be >= 0"),
+    ("random", lambda t: {k: [1, -5] for k in t}, "'random': layer '2': step must be >= 0"),
+    ("random", lambda t: [1], "'random': must map layer names"),
+    ("trainer", lambda t: {"__dict__": [kv for kv in t["__dict__"] if kv[0] != "epoch"]},
+     "'trainer': must be an object"),
+    ("trainer", lambda t: [1, 2], "'trainer': must be an object"),
+    ("trainer", with_field("history", [1]), "'trainer': history must map"),
+    ("trainer", with_field("history", {"__dict__": [["loss", [1.0, 2.0]]]}), "history\\['loss'\\] must be a list of 1"),
+    ("trainer", with_field("history_epochs", 5), "'trainer': history_epochs must be a list"),
+    ("trainer", lambda t: {"__dict__": t["__dict__"] + [[[1], 2]]}, "'trainer': __dict__ must hold .* str or int keys"),
+    ("trainer", with_field("seed", {"__float__": "abc"}), "'trainer': __float__ must be one of"),
+    ("trainer", with_field("seed", {"__tensor__": [1]}), "'trainer': the state refers to tensor \\[1\\]"),
+    ("trainer", with_field("seed", "abc"), "'trainer': seed must be an integer"),
+    ("trainer", with_field("epoch", 10 ** 30), "'trainer': epoch must be <="),
+    ("trainer", with_field("epoch", -1), "'trainer': epoch must be >= 0"),
+    ("callbacks", lambda t: 5, "'callbacks': must be a list of \\[class name, state\\] pairs"),
+    # these fail only once the model is loaded: it must be put back
+    ("optimizer", with_group_field("lr", 10 ** 400), "optimizer state does not fit"),
+    ("optimizer", with_group_field("params", [0]), "optimizer state does not fit"),
+    ("callbacks", lambda t: [["LearningRateScheduler", [1, 2]]], "state of callback 0 \\(LearningRateScheduler\\)"),
+])
+def test_malformed_checkpoint_changes_nothing(checkpoint, key, edit, msg):
+    edit_metadata(checkpoint, key, edit)
+    trainer = parts(seed=7)
+    X, y = data()
+    trainer.fit(X, y, epochs=2, batch_size=32, seed=5)
+    before = live_state(trainer)
+    with pytest.raises(CheckpointError, match=msg) as e:
+        load_checkpoint(checkpoint, trainer)
+    assert str(e.value).startswith(f"{checkpoint}: ")
+    assert live_state(trainer) == before
+
+
+def test_model_only_checkpoint_load_is_atomic(checkpoint):
+    model = model_with_state(seed=7)
+    before = state_bytes(model), [(m.seed, m._step) for m in model.modules() if hasattr(m, "_step")]
+    edit_metadata(checkpoint, "random", lambda t: {k: [1, -1] for k in t})
+    with pytest.raises(CheckpointError, match="step must be >= 0"):
+        load_checkpoint(checkpoint, model)
+    assert (state_bytes(model), [(m.seed, m._step) for m in model.modules() if hasattr(m, "_step")]) == before
+
+
+def test_checkpoint_config_needing_more_state_is_rejected_before_building(checkpoint):
+    edit_metadata(checkpoint, "model_config", lambda t: linear(10 ** 7, 10 ** 7))
+    with pytest.raises(CheckpointError, match="c.safetensors: the model in 'model_config' has at least"):
+        load_checkpoint(checkpoint)
 
 
 # ------------------------------------------------------------------------------ crash safety

@@ -7,8 +7,11 @@ header) plus an optional ``"__metadata__"`` dict of str → str. Tensors are lai
 name order with no gaps. The loader follows reference/RELIABILITY.md §4 (the checks of
 ``safetensors/src/tensor.rs``) and raises ``SafetensorsError`` (a ``ValueError``) naming
 the problem and the tensor; arithmetic on sizes uses Python ints, so nothing overflows.
-The writer follows §5: temp file in the target's directory, fsync, ``os.replace``, fsync
-of the directory; on any error the temp file is removed and the old file is untouched.
+JSON is parsed by ``loads_json`` (shared with fastnn.serialization's metadata): nesting,
+integer literals and constants are bounded, so no header can exhaust the stack or raise
+anything but a ValueError. The writer follows §5: temp file in the target's directory,
+fsync, ``os.replace``, fsync of the directory; on any error the temp file is removed and
+the old file is untouched.
 """
 from __future__ import annotations
 
@@ -17,14 +20,17 @@ import json
 import math
 import os
 import stat
+import sys
 import tempfile
 
 import numpy as np
 
-__all__ = ["SafetensorsError", "save_file", "load_file", "MAX_HEADER_BYTES"]
+__all__ = ["SafetensorsError", "save_file", "load_file", "loads_json", "MAX_HEADER_BYTES"]
 
 MAX_HEADER_BYTES = 100_000_000          # the reference loader's cap (HeaderTooLarge)
 MAX_RANK = 8
+MAX_JSON_DEPTH = 100                    # a header needs 3 levels, fastnn's configs and state trees < 30
+MAX_INT_DIGITS = 1000                   # under Python's 4300-digit int() limit; offsets need 20
 _METADATA = "__metadata__"
 _INFO_KEYS = {"dtype", "shape", "data_offsets"}
 
@@ -134,13 +140,44 @@ def _reject_duplicates(pairs):
     obj = {}
     for key, value in pairs:
         if key in obj:
-            raise SafetensorsError(f"header has duplicate key {key!r}")
+            raise ValueError(f"duplicate key {key!r}")
         obj[key] = value
     return obj
 
 
 def _reject_constant(name):
-    raise SafetensorsError(f"header contains the non-JSON constant {name}")
+    raise ValueError(f"the non-JSON constant {name}")
+
+
+def _parse_int(literal):
+    digits = len(literal) - literal.startswith("-")
+    if digits > MAX_INT_DIGITS:                     # int() is quadratic, and its own limit is configurable
+        raise ValueError(f"an integer literal of {digits} digits (at most {MAX_INT_DIGITS})")
+    return int(literal)
+
+
+def _nests_deeper(obj, limit):
+    """Whether a parsed JSON value has containers more than ``limit`` levels deep (breadth first:
+    no recursion, and only containers are kept)."""
+    level = [obj] if isinstance(obj, (dict, list)) else []
+    for _ in range(limit):
+        level = [e for c in level for e in (c.values() if isinstance(c, dict) else c) if isinstance(e, (dict, list))]
+    return bool(level)
+
+
+def loads_json(text):
+    """json.loads for untrusted text: duplicate keys, NaN/Infinity, integer literals over
+    MAX_INT_DIGITS digits and nesting deeper than MAX_JSON_DEPTH raise ValueError (never
+    RecursionError), so what comes back is safe to walk recursively."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
+                         parse_int=_parse_int)
+        too_deep = _nests_deeper(obj, MAX_JSON_DEPTH)
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return obj
 
 
 def _is_int(v):
@@ -156,8 +193,8 @@ def _parse_header(raw):
     if not text.startswith("{"):
         raise SafetensorsError("header must be a JSON object starting with '{'")
     try:
-        header = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
+        header = loads_json(text)
+    except ValueError as e:
         raise SafetensorsError(f"header is not valid JSON: {e}") from None
     if not isinstance(header, dict):
         raise SafetensorsError(f"header must be a JSON object, got {type(header).__name__}")
@@ -172,7 +209,7 @@ def _parse_header(raw):
             raise SafetensorsError(f"tensor {name!r}: entry must be an object with exactly the keys "
                                    f"{sorted(_INFO_KEYS)}, got {info!r:.200}")
         code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if code not in _DTYPES:
+        if not isinstance(code, str) or code not in _DTYPES:
             raise SafetensorsError(f"tensor {name!r}: unsupported dtype {code!r}; known: {sorted(_DTYPES)}")
         if (not isinstance(shape, list) or len(shape) > MAX_RANK
                 or not all(_is_int(d) and d >= 0 for d in shape)):
@@ -187,6 +224,8 @@ def _parse_header(raw):
         if nbytes != end - begin:
             raise SafetensorsError(f"tensor {name!r}: shape {shape} of {code} needs {nbytes} bytes but "
                                    f"data_offsets [{begin}, {end}] span {end - begin}")
+        if math.prod(d for d in shape if d) * _DTYPES[code].itemsize > sys.maxsize:   # numpy's limit, 0 dims aside
+            raise SafetensorsError(f"tensor {name!r}: shape {shape} of {code} is too large for an array")
         entries.append((name, _DTYPES[code], tuple(shape), begin, end))
     entries.sort(key=lambda e: (e[3], e[4]))
     return entries, metadata

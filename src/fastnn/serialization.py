@@ -19,18 +19,26 @@ atomically, read with every layout check), readable by the ``safetensors`` packa
 
 A damaged file raises ``SafetensorsError`` (a ValueError) naming the file and the
 problem; a well-formed file that does not fit the model raises ``CheckpointError`` (also
-a ValueError).
+a ValueError) naming the file and the metadata entry. Loading trusts nothing in the file:
+the model is built only after its config is known to need no more state than the file
+stores (a small file cannot make it allocate gigabytes), and a checkpoint is decoded and
+checked whole before any live object changes; what can still fail then (the model's,
+the optimizer's and the callbacks' own load_state_dict) is rolled back together.
 """
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._safetensors import SafetensorsError, load_file, save_file
+from ._safetensors import SafetensorsError, _is_int, load_file, loads_json, save_file
+from ._validate import as_int
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError"]
 
@@ -61,9 +69,13 @@ def save(model, path):
 def load(path):
     """The model saved at ``path`` by ``save``, rebuilt from its config with the saved state."""
     tensors, meta = _read(path, MODEL_FORMAT)
-    model = _build(meta, "config", path)
+    model = _build(meta, "config", path, tensors)
     _load_state(model, tensors, path)
     return model
+
+
+def _error(path, message):
+    return CheckpointError(f"{os.fspath(path)}: {message}")
 
 
 def _read(path, fmt):
@@ -75,33 +87,102 @@ def _read(path, fmt):
     found = meta.get("format")
     if found != fmt:
         hint = {MODEL_FORMAT: "fastnn.load", CHECKPOINT_FORMAT: "fastnn.load_checkpoint"}.get(found)
-        raise CheckpointError(f"{os.fspath(path)}: expected a {fmt!r} file, found format {found!r}"
-                              + (f" (read it with {hint})" if hint else ""))
+        raise _error(path, f"expected a {fmt!r} file, found format {found!r}"
+                     + (f" (read it with {hint})" if hint else ""))
     return tensors, meta
 
 
 def _json(meta, key, path):
+    if key not in meta:
+        raise _error(path, f"metadata entry {key!r} is missing")
     try:
-        return json.loads(meta[key])
-    except KeyError:
-        raise CheckpointError(f"{os.fspath(path)}: metadata entry {key!r} is missing") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{os.fspath(path)}: metadata entry {key!r} is not valid JSON: {e}") from None
+        return loads_json(meta[key])
+    except ValueError as e:
+        raise _error(path, f"metadata entry {key!r} is not valid JSON: {e}") from None
 
 
-def _build(meta, key, path):
-    from .nn import from_config
+def _decoded(meta, key, path, decode, optional=False):
+    """decode(JSON of metadata entry ``key``), None when optional and absent; a ValueError or
+    TypeError from ``decode`` becomes a CheckpointError naming the file and the entry."""
+    if optional and key not in meta:
+        return None
+    tree = _json(meta, key, path)
     try:
-        return from_config(_json(meta, key, path))
+        return decode(tree)
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{os.fspath(path)}: cannot rebuild the model from its config: {e}") from None
+        raise _error(path, f"metadata entry {key!r}: {e}") from None
+
+
+def _count(v):
+    """v when it is a positive int, else 0 (the constructor rejects it before allocating)."""
+    return v if _is_int(v) and v > 0 else 0
+
+
+# At least how many state elements each built-in layer owning arrays creates, from its bound
+# constructor arguments. _build checks the sum against the file before building anything, so
+# a small file cannot demand gigabytes; test_state_floor_holds_for_every_layer keeps it true.
+_STATE_FLOOR = {
+    "Linear": lambda a: _count(a["in_features"]) * _count(a["out_features"]),
+    "Maxout": lambda a: _count(a["in_features"]) * _count(a["out_features"]) * _count(a["pieces"]),
+    "PReLU": lambda a: _count(a["num_parameters"]),
+    "BatchNorm1d": lambda a: _count(a["num_features"]) if a["affine"] or a["track_running_stats"] else 0,
+    "LayerNorm": lambda a: _count(_only(a["normalized_shape"])) if a["elementwise_affine"] else 0,
+}
+
+
+def _only(v):
+    """The element of a one-element list (LayerNorm's normalized_shape), else v."""
+    return v[0] if isinstance(v, list) and len(v) == 1 else v
+
+
+def _state_floor(config):
+    """A lower bound on the state elements of the modules in a config (0 for classes not in _STATE_FLOOR)."""
+    if isinstance(config, list):
+        return sum(map(_state_floor, config))
+    if not isinstance(config, dict):
+        return 0
+    return sum(map(_state_floor, config.values())) + _own_state_floor(config)
+
+
+def _own_state_floor(config):
+    """The floor of the module a {"class", "config"} dict describes, its children aside."""
+    name = config.get("class") if set(config) == {"class", "config"} else None
+    floor = _STATE_FLOOR.get(name) if isinstance(name, str) else None
+    if floor is None or not isinstance(config["config"], dict):
+        return 0
+    from . import nn
+    try:
+        args = inspect.signature(getattr(nn, name)).bind(**config["config"])
+    except TypeError:
+        return 0                            # the constructor rejects these arguments too
+    args.apply_defaults()
+    return floor(args.arguments)
+
+
+def _build(meta, key, path, tensors):
+    """The model of metadata entry ``key``, once the file is known to hold enough state for it."""
+    from .nn import from_config
+    config = _json(meta, key, path)
+    need, stored = _state_floor(config), sum(t.size for t in tensors.values())
+    if need > stored:
+        raise _error(path, f"the model in {key!r} has at least {need:,} parameter and buffer elements, "
+                           f"the file stores {stored:,}")
+    try:
+        return from_config(config)
+    except KeyError as e:
+        reason = f"entry {e} is missing"
+    except (TypeError, ValueError) as e:
+        reason = str(e)
+    except MemoryError:
+        reason = "out of memory"
+    raise _error(path, f"cannot rebuild the model from its config: {reason}")
 
 
 def _load_state(model, tensors, path):
     try:
         model.load_state_dict(tensors, strict=True)
     except ValueError as e:
-        raise CheckpointError(f"{os.fspath(path)}: {e}") from None
+        raise _error(path, str(e)) from None
 
 
 # ------------------------------------------------------------------------------ nested state ↔ tensors + JSON
@@ -136,24 +217,36 @@ def _key(k):
     return k
 
 
+_NON_FINITE = ("nan", "inf", "-inf")          # repr of the floats _flatten stores as {"__float__": ...}
+
+
 def _unflatten(tree, tensors):
+    """Inverse of _flatten; ValueError naming the entry that _flatten cannot have written."""
     if isinstance(tree, list):
         return [_unflatten(v, tensors) for v in tree]
-    if isinstance(tree, dict):
-        if "__tensor__" in tree:
-            try:
-                return tensors[tree["__tensor__"]]
-            except KeyError:
-                raise CheckpointError(f"state refers to tensor {tree['__tensor__']!r}, "
-                                      f"which is not in the file") from None
-        if "__dict__" in tree:
-            return {k: _unflatten(v, tensors) for k, v in tree["__dict__"]}
-        if "__tuple__" in tree:
-            return tuple(_unflatten(v, tensors) for v in tree["__tuple__"])
-        if "__float__" in tree:
-            return float(tree["__float__"])
-        raise CheckpointError(f"unknown entry in checkpoint state: {sorted(tree)}")
-    return tree
+    if not isinstance(tree, dict):
+        return tree
+    if len(tree) != 1:
+        raise ValueError(f"unknown entry {reprlib.repr(tree)}")
+    (tag, value), = tree.items()
+    if tag == "__tensor__":
+        if not isinstance(value, str) or value not in tensors:
+            raise ValueError(f"the state refers to tensor {reprlib.repr(value)}, which is not in the file")
+        return tensors[value]
+    if tag == "__float__":
+        if value not in _NON_FINITE:
+            raise ValueError(f"__float__ must be one of {list(_NON_FINITE)}, got {reprlib.repr(value)}")
+        return float(value)
+    if tag == "__tuple__" and isinstance(value, list):
+        return tuple(_unflatten(v, tensors) for v in value)
+    if tag == "__dict__" and isinstance(value, list):
+        if not all(isinstance(kv, list) and len(kv) == 2 and (_is_int(kv[0]) or isinstance(kv[0], str))
+                   for kv in value):
+            raise ValueError(f"__dict__ must hold [key, value] pairs with str or int keys, got {reprlib.repr(value)}")
+        if len({k for k, _ in value}) != len(value):
+            raise ValueError(f"__dict__ has a duplicate key: {reprlib.repr(value)}")
+        return {k: _unflatten(v, tensors) for k, v in value}
+    raise ValueError(f"unknown entry {reprlib.repr(tree)}")
 
 
 # ------------------------------------------------------------------------------ checkpoints
@@ -216,56 +309,158 @@ def load_checkpoint(path, target=None):
     """Read a checkpoint; with a target (Trainer, Module or parts dict) restore it in place.
 
     Returns a ``Checkpoint``. Without a target its model is rebuilt from the saved config
-    and its optimizer_state can be given to an optimizer's ``load_state_dict``.
+    and its optimizer_state can be given to an optimizer's ``load_state_dict``. The whole
+    file is decoded and checked first; if a part still does not fit, every part is put back
+    as it was, so a failed load changes nothing.
     """
     tensors, meta = _read(path, CHECKPOINT_FORMAT)
     model_tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
+    random = _decoded(meta, "random", path, _random_state)
+    opt_state = _decoded(meta, "optimizer", path, lambda t: _unflatten(t, tensors), optional=True)
+    state = _decoded(meta, "trainer", path, lambda t: _trainer_state(_unflatten(t, tensors)), optional=True)
+    callbacks = _decoded(meta, "callbacks", path, lambda t: _callback_states(t, tensors), optional=state is None)
     if target is None:
-        model, optimizer, trainer = _build(meta, "model_config", path), None, None
+        model, optimizer, trainer = _build(meta, "model_config", path, model_tensors), None, None
     else:
         model, optimizer, trainer = _parts(target)
-    _load_state(model, model_tensors, path)
-    _restore_random(model, _json(meta, "random", path), path)
-    opt_state = _unflatten(_json(meta, "optimizer", path), tensors) if "optimizer" in meta else None
-    if optimizer is not None:
-        _restore_optimizer(optimizer, meta.get("optimizer_class"), opt_state, path)
-    state = _unflatten(_json(meta, "trainer", path), tensors) if "trainer" in meta else {}
+    _check_parts(path, meta, model, optimizer, trainer, random, opt_state, state)
+    with _all_or_nothing(model, optimizer, trainer):
+        _load_state(model, model_tensors, path)
+        if optimizer is not None:
+            _restore_optimizer(optimizer, opt_state, path)
+        if trainer is not None:
+            _restore_callbacks(trainer.callbacks, callbacks, path)
+    for name, m in _stochastic(model).items():          # from here on nothing can fail
+        m.seed, m._step = random[name]
     if trainer is not None:
-        if not state:
-            raise CheckpointError(f"{os.fspath(path)}: the checkpoint holds no trainer state (saved from parts?)")
-        _restore_trainer(trainer, state, _unflatten(_json(meta, "callbacks", path), tensors))
+        _restore_trainer(trainer, state)
+    state = state or {"epoch": 0, "seed": None, "history": {}}
     return Checkpoint(model=model, optimizer_class=meta.get("optimizer_class"), optimizer_state=opt_state,
-                      epoch=int(state.get("epoch", 0)), seed=state.get("seed"), history=state.get("history", {}),
-                      metadata=meta)
+                      epoch=state["epoch"], seed=state["seed"], history=state["history"], metadata=meta)
 
 
-def _restore_random(model, saved, path):
-    live = _stochastic(model)
-    if set(live) != set(saved):
-        raise CheckpointError(f"{os.fspath(path)}: the checkpoint has random layers {sorted(saved)}, "
-                              f"the model {sorted(live)}")
-    for name, (seed, step) in saved.items():
-        live[name].seed, live[name]._step = int(seed), int(step)
+# Decoding: each takes the JSON tree of one metadata entry and raises ValueError or TypeError
+# naming what is wrong in it; _decoded adds the file and the entry.
+
+def _random_state(tree):
+    """{layer name: (seed, step)} of the stochastic layers."""
+    if not isinstance(tree, dict):
+        raise TypeError(f"must map layer names to [seed, step], got {reprlib.repr(tree)}")
+    for name, pair in tree.items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError(f"layer {name!r} must have [seed, step], got {reprlib.repr(pair)}")
+        for what, v in zip(("seed", "step"), pair):
+            as_int(v, f"layer {name!r}: {what}", low=0)
+    return {name: tuple(pair) for name, pair in tree.items()}
 
 
-def _restore_optimizer(optimizer, cls, state, path):
-    if state is None:
-        raise CheckpointError(f"{os.fspath(path)}: the checkpoint holds no optimizer state")
-    if cls != type(optimizer).__name__:
-        raise CheckpointError(f"{os.fspath(path)}: the checkpoint holds {cls} state, the optimizer is a "
-                              f"{type(optimizer).__name__}")
+_OPTIMIZER_OUTLINE = '{"state": {index: {...}}, "param_groups": [{"params": [index], ...}]}'
+
+
+def _is_optimizer_state(state):
+    """Whether ``state`` has the _OPTIMIZER_OUTLINE that fastnn.optim.Optimizer.load_state_dict relies on."""
+    return (isinstance(state, dict) and set(state) == {"state", "param_groups"}
+            and isinstance(state["state"], dict) and isinstance(state["param_groups"], list)
+            and all(_is_int(i) and isinstance(record, dict) for i, record in state["state"].items())
+            and all(isinstance(g, dict) and isinstance(g.get("params"), list) and all(map(_is_int, g["params"]))
+                    for g in state["param_groups"]))
+
+
+_TRAINER_KEYS = ("epoch", "seed", "history", "history_epochs")
+_MAX_EPOCH = 2 ** 63 - 1
+
+
+def _trainer_state(state):
+    """{"epoch", "seed", "history": {key: [float]}, "history_epochs": [int]}, consistent with each other."""
+    if not isinstance(state, dict) or set(state) != set(_TRAINER_KEYS):
+        raise ValueError(f"must be an object with the keys {list(_TRAINER_KEYS)}, got {reprlib.repr(state)}")
+    as_int(state["epoch"], "epoch", low=0, high=_MAX_EPOCH)
+    if state["seed"] is not None:
+        as_int(state["seed"], "seed", low=0)
+    epochs, history = state["history_epochs"], state["history"]
+    if not isinstance(epochs, list):
+        raise TypeError(f"history_epochs must be a list of epoch numbers, got {reprlib.repr(epochs)}")
+    for e in epochs:
+        as_int(e, "history_epochs entry", low=0, high=_MAX_EPOCH)
+    if not isinstance(history, dict):
+        raise TypeError(f"history must map log keys to lists of numbers, got {reprlib.repr(history)}")
+    for key, values in history.items():
+        if (not isinstance(key, str) or not isinstance(values, list) or len(values) != len(epochs)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            raise ValueError(f"history[{key!r}] must be a list of {len(epochs)} numbers (one per epoch), "
+                             f"got {reprlib.repr(values)}")
+    return state
+
+
+def _callback_states(tree, tensors):
+    """[(callback class name, state)] in the trainer's callback order."""
+    if not isinstance(tree, list) or not all(isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+                                             for e in tree):
+        raise ValueError(f"must be a list of [class name, state] pairs, got {reprlib.repr(tree)}")
+    return [(cls, _unflatten(cb_state, tensors)) for cls, cb_state in tree]
+
+
+# Restoring: checks that need only the file and the live objects come first, then the steps
+# that can still fail run under _all_or_nothing.
+
+def _check_parts(path, meta, model, optimizer, trainer, random, opt_state, state):
+    from .optim import Optimizer
+    live = sorted(_stochastic(model))
+    if live != sorted(random):
+        raise _error(path, f"the checkpoint has random layers {sorted(random)}, the model {live}")
+    if optimizer is not None:
+        if opt_state is None:
+            raise _error(path, "the checkpoint holds no optimizer state")
+        if meta.get("optimizer_class") != type(optimizer).__name__:
+            raise _error(path, f"the checkpoint holds {meta.get('optimizer_class')} state, the optimizer is a "
+                               f"{type(optimizer).__name__}")
+        if isinstance(optimizer, Optimizer) and not _is_optimizer_state(opt_state):
+            raise _error(path, f"metadata entry 'optimizer' must be {_OPTIMIZER_OUTLINE}, "
+                               f"got {reprlib.repr(opt_state)}")
+    if trainer is not None and state is None:
+        raise _error(path, "the checkpoint holds no trainer state (saved from parts?)")
+
+
+@contextlib.contextmanager
+def _all_or_nothing(model, optimizer, trainer):
+    """Put the model's weights, the optimizer's state and the callbacks' states back if the block raises."""
+    weights = model.state_dict()
+    opt_state = optimizer.state_dict() if optimizer is not None else None
+    callbacks = [(cb, cb.state_dict()) for cb in trainer.callbacks] if trainer is not None else []
+    try:
+        yield
+    except BaseException:
+        model.load_state_dict(weights)
+        if optimizer is not None:
+            optimizer.load_state_dict(opt_state)
+        for cb, cb_state in callbacks:
+            cb.load_state_dict(cb_state)
+        raise
+
+
+_MISFIT = (KeyError, TypeError, ValueError, OverflowError)     # what load_state_dict methods raise on bad state
+
+
+def _restore_optimizer(optimizer, state, path):
     try:
         optimizer.load_state_dict(state)
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{os.fspath(path)}: optimizer state does not fit: {e}") from None
+    except _MISFIT as e:
+        raise _error(path, f"optimizer state does not fit: {e}") from None
 
 
-def _restore_trainer(trainer, state, callbacks):
-    from .trainer import History
-    trainer.epoch, trainer.seed = int(state["epoch"]), state["seed"]
-    trainer.history = History()
-    trainer.history.history = {k: list(v) for k, v in state["history"].items()}
-    trainer.history.epoch = list(state["history_epochs"])
-    for (cls, cb_state), cb in zip(callbacks, trainer.callbacks):
+def _restore_callbacks(callbacks, saved, path):
+    """Each callback whose class matches the one saved at its position gets that state."""
+    for i, ((cls, cb_state), cb) in enumerate(zip(saved, callbacks)):
         if cls == type(cb).__name__:
-            cb.load_state_dict(cb_state)
+            try:
+                cb.load_state_dict(cb_state)
+            except _MISFIT as e:
+                raise _error(path, f"state of callback {i} ({cls}) does not fit: {e}") from None
+
+
+def _restore_trainer(trainer, state):
+    from .trainer import History
+    trainer.epoch, trainer.seed = state["epoch"], state["seed"]
+    trainer.history = History()
+    trainer.history.history = {k: [float(v) for v in values] for k, values in state["history"].items()}
+    trainer.history.epoch = list(state["history_epochs"])

@@ -244,6 +244,7 @@ def test_bad_inputs():
     assert ops.gemm(np.ones((4, 3), f32), np.ones((4, 5), f32), trans_a=np.True_).shape == (3, 5)
     _err(ValueError, "beta != 0 requires out", beta=1.0)
     _err(ValueError, "alpha must be finite", alpha=float("nan"))
+    _err(ValueError, "alpha must be finite, got inf", alpha=10 ** 400)    # not an OverflowError from float()
     a = np.ones((4, 4), f32)
     with pytest.raises(ValueError, match="out must not share memory with a"):
         ops.gemm(a, np.ones((4, 4), f32), out=a)

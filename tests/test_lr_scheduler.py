@@ -266,3 +266,29 @@ def test_attribute_scheduler_on_objects_and_errors():
         sched.DropoutScheduler(FakeDropout(0.1), 0.3)
     with pytest.raises(TypeError, match="no attribute 'p'"):
         sched.DropoutScheduler([object()], lambda e: 0.1)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (lambda d: d.update(last_epoch="x"), TypeError, "'last_epoch' must be like"),
+    (lambda d: d.update(last_epoch=-5), ValueError, "last_epoch must be an integer >= -1"),
+    (lambda d: d.update(base_lrs=[0.1, 0.2, 0.3]), TypeError, "'base_lrs' must be like"),
+    (lambda d: d.update(gamma=True), TypeError, "'gamma' must be like"),
+    (lambda d: d.update(step=3), ValueError, r"unknown keys \['step'\]"),
+    (lambda d: d.pop("gamma"), ValueError, r"missing keys \['gamma'\]"),
+])
+def test_scheduler_load_state_dict_checks_before_changing(change, error, match):
+    """A state dict must have this scheduler's keys with values of their kinds (a checkpoint
+    entry that overwrote a method or held text would fail only later); nothing changes."""
+    s = sched.StepLR(_ours(), step_size=2, gamma=0.5)
+    for _ in range(3):
+        s.step()
+    before = s.state_dict()
+    bad = dict(before)
+    change(bad)
+    with pytest.raises(error, match=match):
+        s.load_state_dict(bad)
+    assert s.state_dict() == before
+    with pytest.raises(TypeError, match="takes a dict"):
+        s.load_state_dict([("last_epoch", 1)])
+    s.load_state_dict(dict(before, last_epoch=7, gamma=1))          # an int for a float is fine
+    assert s.last_epoch == 7 and s.gamma == 1

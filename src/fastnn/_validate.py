@@ -59,7 +59,10 @@ def as_float(value, name, *, low=None, high=None, low_inclusive=True, high_inclu
     """A real scalar hyper-parameter, range-checked; raises naming ``name``."""
     if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:                              # an int past the float range (10**400)
+        v = math.inf if value > 0 else -math.inf
     if finite and not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     if low is not None and (v < low or (v == low and not low_inclusive)):

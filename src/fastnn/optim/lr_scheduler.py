@@ -51,7 +51,41 @@ class _LrState:
         return {key: (list(v) if isinstance(v, list) else v) for key, v in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
+        """Restore what ``state_dict`` returned: the same keys, each value of the kind this
+        scheduler holds (number, flag, text, list of as many entries, mapping); checked
+        whole before any attribute changes."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{name}.load_state_dict takes a dict, got {type(state_dict).__name__}")
+        own = self.state_dict()
+        if set(state_dict) != set(own):
+            raise ValueError(f"{name} state dict: unknown keys {sorted(set(state_dict) - set(own), key=repr)}, "
+                             f"missing keys {sorted(set(own) - set(state_dict))}")
+        for key, value in state_dict.items():
+            if not _same_kind(own[key], value):
+                raise TypeError(f"{name} state {key!r} must be like {own[key]!r}, got {value!r}")
+        if "last_epoch" in state_dict:
+            _epoch(state_dict["last_epoch"])
         self.__dict__.update(state_dict)
+
+
+def _same_kind(mine, loaded):
+    """Whether a loaded state value can stand for ``mine``: numbers for numbers (an int for a
+    float, never a bool), the same types otherwise, lists of equal length element-wise."""
+    if mine is None:
+        return True                         # not set yet: nothing to compare with
+    if isinstance(mine, (bool, str)):
+        return type(loaded) is type(mine)
+    if isinstance(mine, numbers.Integral):
+        return isinstance(loaded, numbers.Integral) and not isinstance(loaded, bool)
+    if isinstance(mine, numbers.Real):
+        return isinstance(loaded, numbers.Real) and not isinstance(loaded, bool)
+    if isinstance(mine, (list, tuple)):
+        return (isinstance(loaded, (list, tuple)) and len(loaded) == len(mine)
+                and all(map(_same_kind, mine, loaded)))
+    if isinstance(mine, dict):
+        return isinstance(loaded, dict)
+    return True                             # anything else: as PyTorch, taken as saved
 
 
 class LRScheduler(_LrState):

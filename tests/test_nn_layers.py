@@ -10,6 +10,7 @@ import pytest
 import fastnn
 from fastnn import nn
 from fastnn.gradcheck import GradcheckError, gradcheck
+from fastnn.nn.module import frozen_randomness
 from fastnn.reference import activation as A
 from fastnn.reference import dropout as D
 
@@ -706,19 +707,21 @@ def test_grad_set_to_none_is_recreated_by_backward(backend, layer, param, make, 
 def test_dropconnect_recreates_a_weight_grad_set_to_none(backend):
     dc = nn.DropConnect(nn.Linear(4, 3), 0.5)
     x, g = np.ones((2, 4), F32), np.ones((2, 3), F32)
-    dc.forward(x)
-    dc.backward(g)
-    want = dc.linear.weight.grad.copy()
-    dc.linear.weight.grad = None
-    dc.forward(x)                                       # the next mask: compare against its own pass
-    dc.backward(g)
+    with frozen_randomness(dc):                         # the same mask in both passes
+        dc.forward(x)
+        dc.backward(g)
+        want = dc.linear.weight.grad.copy()
+        dc.linear.weight.grad = None
+        dc.forward(x)
+        dc.backward(g)
     got = dc.linear.weight.grad.copy()
     dc.zero_grad()
     dc.backward(g)                                      # overwrite after zero_grad, accumulate after that
     np.testing.assert_array_equal(dc.linear.weight.grad, got)
     dc.backward(g)
     np.testing.assert_array_equal(dc.linear.weight.grad, 2 * got)
-    assert want.shape == got.shape
+    np.testing.assert_array_equal(got, want)            # recreated as zeros, then written as before
+    assert (want == 0).any() and (want != 0).any()      # the mask dropped some weights, not all
 
 
 @pytest.mark.parametrize("count", [np.array(-1), np.array(np.iinfo(np.int64).max), 5, np.array(3.0)],

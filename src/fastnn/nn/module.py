@@ -107,13 +107,9 @@ class Parameter:
     def _checked_grad(self, owner):
         """grad to accumulate into, checked to fit data before the deferred zero fill runs on it
         (zeros after zero_grad; a gradient set to None is recreated)."""
-        if self._grad is None:
-            self._grad = np.zeros_like(self.data)
-            self._grad_stale = False
-        g = self._check_grad_fits(self._grad, owner)
-        if self._grad_stale:
-            self._grad_stale = False
-            g.fill(0)
+        g, beta = self._grad_to_accumulate(owner)
+        if not beta:
+            g.fill(0)                                 # (already zeros when just recreated)
         return g
 
     def _grad_to_accumulate(self, owner):

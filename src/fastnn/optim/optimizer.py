@@ -36,7 +36,7 @@ import reprlib
 import numpy as np
 
 from .._backend import kernels
-from .._validate import FLOAT_DTYPES
+from .._validate import FLOAT_DTYPES, as_bool
 
 __all__ = ["Optimizer", "state_buffer"]
 
@@ -81,10 +81,7 @@ def check_real(group, key, label, **bounds):
 
 
 def check_bool(group, key):
-    value = group[key]
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{key} must be a bool, got {type(value).__name__}")
-    group[key] = bool(value)
+    group[key] = as_bool(group[key], key)
     return group[key]
 
 

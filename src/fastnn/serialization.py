@@ -354,18 +354,6 @@ def _random_state(tree):
     return {name: tuple(pair) for name, pair in tree.items()}
 
 
-_OPTIMIZER_OUTLINE = '{"state": {index: {...}}, "param_groups": [{"params": [index], ...}]}'
-
-
-def _is_optimizer_state(state):
-    """Whether ``state`` has the _OPTIMIZER_OUTLINE that fastnn.optim.Optimizer.load_state_dict relies on."""
-    return (isinstance(state, dict) and set(state) == {"state", "param_groups"}
-            and isinstance(state["state"], dict) and isinstance(state["param_groups"], list)
-            and all(_is_int(i) and isinstance(record, dict) for i, record in state["state"].items())
-            and all(isinstance(g, dict) and isinstance(g.get("params"), list) and all(map(_is_int, g["params"]))
-                    for g in state["param_groups"]))
-
-
 _TRAINER_KEYS = ("epoch", "seed", "history", "history_epochs")
 _MAX_EPOCH = 2 ** 63 - 1
 
@@ -404,7 +392,6 @@ def _callback_states(tree, tensors):
 # that can still fail run under _all_or_nothing.
 
 def _check_parts(path, meta, model, optimizer, trainer, random, opt_state, state):
-    from .optim import Optimizer
     live = sorted(_stochastic(model))
     if live != sorted(random):
         raise _error(path, f"the checkpoint has random layers {sorted(random)}, the model {live}")
@@ -414,9 +401,6 @@ def _check_parts(path, meta, model, optimizer, trainer, random, opt_state, state
         if meta.get("optimizer_class") != type(optimizer).__name__:
             raise _error(path, f"the checkpoint holds {meta.get('optimizer_class')} state, the optimizer is a "
                                f"{type(optimizer).__name__}")
-        if isinstance(optimizer, Optimizer) and not _is_optimizer_state(opt_state):
-            raise _error(path, f"metadata entry 'optimizer' must be {_OPTIMIZER_OUTLINE}, "
-                               f"got {reprlib.repr(opt_state)}")
     if trainer is not None and state is None:
         raise _error(path, "the checkpoint holds no trainer state (saved from parts?)")
 

@@ -279,6 +279,106 @@ def test_whitening_bad_method():
         Whitening(eps=-1.0)
 
 
+# ------------------------------------------------------- data of any finite magnitude
+# Squares of 1e300 overflow and squares of 1e-300 underflow: statistics are taken on data
+# rescaled by a power of two, which must give the same transforms as data near 1.
+
+WHITENERS = {"pca_whiten": lambda eps: PCA(whiten=True, eps=eps),
+             "pca": lambda eps: Whitening("pca", eps=eps), "zca": lambda eps: Whitening("zca", eps=eps)}
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_standard_scaler_extreme_magnitudes(scale):
+    X = correlated(400, 5) * scale
+    s = StandardScaler().fit(X)
+    Z = s.transform(X)
+    np.testing.assert_allclose(Z.std(0), 1, rtol=1e-12)
+    np.testing.assert_allclose(Z.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z, StandardScaler().fit_transform(X / scale), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s.scale_ / scale, (X / scale).std(0), rtol=1e-12)
+    np.testing.assert_allclose(s.inverse_transform(Z), X, rtol=1e-12)
+
+
+def test_standard_scaler_mixed_magnitudes_and_float_max():
+    X = correlated(300, 4) * [1e300, 1e-300, 1.0, 1e-5]
+    X = np.column_stack([X, np.full(300, 1e300)])              # and a constant feature at 1e300
+    s = StandardScaler().fit(X)
+    Z = s.transform(X)
+    np.testing.assert_allclose(Z[:, :4].std(0), 1, rtol=1e-12)
+    assert s.scale_[4] == 1.0 and np.abs(Z[:, 4]).max() < 1e-14 * 1e300   # the mean's rounding error
+    np.testing.assert_allclose(s.inverse_transform(Z), X, rtol=1e-12)
+    # Near the float64 maximum the mean's sum and x − mean overflow unless done in halves.
+    B = np.array([[1.7e308], [1.7e308], [-1.7e308]])
+    s = StandardScaler().fit(B)
+    assert s.mean_[0] == pytest.approx(1.7e308 / 3) and s.scale_[0] == pytest.approx(1.7e308 / 3 * np.sqrt(8))
+    np.testing.assert_allclose(s.transform(B)[:, 0], [2 ** -0.5, 2 ** -0.5, -2 ** 0.5], rtol=1e-14)
+    np.testing.assert_allclose(s.inverse_transform(s.transform(B)), B, rtol=1e-14)
+
+
+@pytest.mark.parametrize("make", [MeanImageSubtractor, ChannelMeanSubtractor])
+def test_mean_subtraction_near_float_max(make):
+    X = np.array([[1.7e308, 1e308], [1.7e308, 1.7e308], [1.7e308, -1e308]])    # the sums overflow
+    t = make().fit(X)
+    np.testing.assert_allclose(t.mean_, [1.7e308, 1.7e308 / 3], rtol=1e-14)
+    Z = t.transform(X)
+    np.testing.assert_allclose(Z, X - [1.7e308, 1.7e308 / 3], rtol=1e-14, atol=1e293)
+    np.testing.assert_allclose(t.inverse_transform(Z), X, rtol=1e-14)
+
+
+@pytest.mark.parametrize("method", WHITENERS)
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_whitening_extreme_magnitudes(method, scale):
+    X = correlated(2000, 6) * scale
+    ref = WHITENERS[method](0.0).fit(X / scale)
+    t = WHITENERS[method](0.0).fit(X)
+    Z = t.transform(X)
+    np.testing.assert_allclose(np.cov(Z.T), np.eye(6), atol=1e-8)
+    np.testing.assert_allclose(Z, ref.transform(X / scale), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(t.inverse_transform(Z), X, rtol=1e-10, atol=1e-10 * np.abs(X).max())
+    if method == "pca_whiten":
+        np.testing.assert_allclose(t.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-10)
+        np.testing.assert_allclose(t.singular_values_ / scale, ref.singular_values_, rtol=1e-10)
+    # With the default eps = 1e-5: negligible next to variances of 1e600, dominant next to 1e-600.
+    t = WHITENERS[method](1e-5).fit(X)
+    Z = t.transform(X)
+    if scale > 1:
+        np.testing.assert_allclose(np.cov(Z.T), np.eye(6), atol=1e-8)
+    else:                                    # λ ≪ eps: whitening is a rotation, then a gain 1/√eps
+        Xc = X - X.mean(0)
+        rotated = {"pca_whiten": lambda: Xc @ t.components_.T, "pca": lambda: Xc @ t.eigenvectors_.T,
+                   "zca": lambda: Xc}[method]()
+        np.testing.assert_allclose(Z, rotated / np.sqrt(1e-5), rtol=1e-8, atol=1e-8 * np.abs(Z).max())
+    np.testing.assert_allclose(t.inverse_transform(Z), X, rtol=1e-8, atol=1e-8 * np.abs(X).max())
+
+
+@pytest.mark.parametrize("method", WHITENERS)
+def test_whitening_mixed_magnitudes_and_limits(method):
+    # Features from 1e298 to 1e302: every variance overflows, the covariance is well conditioned.
+    X = correlated(3000, 3) * [1e300, 1e298, 1e302]
+    Z = WHITENERS[method](1e-5).fit_transform(X)
+    np.testing.assert_allclose(np.cov(Z.T), np.eye(3), atol=1e-6)
+    # Gains that float64 cannot hold are refused, not returned as 0 or inf.
+    with pytest.raises(ValueError, match="cannot whiten with eps=0"):
+        WHITENERS[method](0.0).fit(correlated(50, 3) * 1e-310)
+    with pytest.raises(ValueError, match="rescale X"):
+        WHITENERS[method](1e-5).fit(np.array([[1.7e308, -1.7e308], [1.7e308, 1.7e308], [-1.7e308, 1e308]]))
+
+
+@pytest.mark.parametrize("make", [StandardScaler, lambda: PCA(whiten=True), lambda: Whitening("zca")])
+def test_float32_near_its_maximum(make):
+    X = np.random.default_rng(5).uniform(-3e38, 3e38, size=(500, 3)).astype(np.float32)
+    t = make().fit(X)
+    Z = t.transform(X)
+    assert Z.dtype == np.float32 and np.all(np.isfinite(Z))
+    if isinstance(t, StandardScaler):
+        np.testing.assert_allclose(Z.std(0, dtype=np.float64), 1, rtol=1e-5)
+    else:
+        np.testing.assert_allclose(np.cov(Z.astype(np.float64).T), np.eye(3), atol=1e-4)
+    back = t.inverse_transform(Z)
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back, X, rtol=1e-5, atol=1e-5 * 3e38)
+
+
 # ------------------------------------------------------------------- common errors
 
 @pytest.mark.parametrize("make", ALL)

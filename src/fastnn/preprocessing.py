@@ -10,6 +10,20 @@ Variances and covariances use n − 1 (sklearn's PCA convention) except in Stand
 which uses n as sklearn does. PCA and Whitening add ``eps`` to eigenvalues before the
 inverse square root so that rank-deficient data (constant features, n_samples <
 n_features) gives finite output and an exact inverse.
+
+Finite data of any magnitude is handled: squaring 1e300 overflows and squaring 1e-300
+underflows, so means and (co)variances are computed on data rescaled by a power of two
+into (−1, 1) (``ldexp``: exact, only the exponent changes), and the exponent is put back
+into standard deviations, never into variances. ``scale_``, the whitening gains and the
+transforms are therefore right wherever they are representable, while ``var_``,
+``explained_variance_`` and ``eigenvalues_`` overflow to inf for a std above ~1e154 and
+lose precision, down to 0, below ~1e-154: those are reported, not used. StandardScaler
+scales each feature by its own power of two; PCA and Whitening use one for the whole
+matrix, since per-feature factors would change the principal directions (so, as ever in
+float64, directions with variance below ~1e-16 of the largest are not resolved). Centring,
+x − mean, is done in halves where it would pass the float64 maximum (|x| near 1.8e308).
+``eps`` is absolute, in the data's squared units: on data of magnitude 1e-300 the default
+1e-5 outweighs every eigenvalue, and eps=0 (or one scaled to the data) whitens it.
 """
 from __future__ import annotations
 
@@ -41,6 +55,49 @@ def _check_data(X, name="X", *, ndim=2):
     if not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinity (shape {X.shape})")
     return X
+
+
+def _mean(X, axis=0):
+    """X.mean(axis) without overflow: each slice is summed in units of its own power of two."""
+    e = np.frexp(np.abs(X).max(axis=axis, keepdims=True))[1]
+    return np.ldexp(np.ldexp(X, -e).mean(axis=axis, keepdims=True), e).squeeze(axis)
+
+
+def _exponent(X, axis=None):
+    """frexp exponents e of max|X| (over ``axis``): ldexp(X, −e) lies in (−1, 1), exactly."""
+    return np.frexp(np.abs(X).max(axis=axis))[1]
+
+
+def _centred(X, mean):
+    """(float64 (X − mean)·2^−h, h): h = 0, or 1 where some x − mean passes the float64 maximum."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        Xc = np.subtract(X, mean, dtype=np.float64)
+    if np.isfinite(Xc).all():
+        return Xc, 0
+    return np.ldexp(X.astype(np.float64), -1) - np.ldexp(mean, -1), 1
+
+
+def _forward(X, mean, linear):
+    """linear(X − mean), for a linear map that may work in place on its (fresh) argument."""
+    Xc, h = _centred(X, mean)
+    Z = linear(Xc)
+    return np.ldexp(Z, h) if h else Z
+
+
+def _backward(Z, mean, linear):
+    """linear(Z) + mean (float64 Z, linear leaves Z unchanged), in halves where linear(Z) passes
+    the float64 maximum on the way to a representable sum."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = linear(Z) + mean
+    if np.isfinite(X).all():
+        return X
+    X = linear(np.ldexp(Z, -1)) + np.ldexp(mean, -1)
+    return np.ldexp(X, 1)
+
+
+def _same(Z):
+    """The identity map, for the transformers that only subtract a mean."""
+    return Z
 
 
 def _sign_flip(V):
@@ -79,16 +136,20 @@ class StandardScaler(_Transformer):
 
     def fit(self, X):
         X = _check_data(X)
-        X64 = X.astype(np.float64)
         n = X.shape[0]
-        self.mean_ = X64.mean(axis=0)
-        self.var_ = ((X64 - self.mean_) ** 2).mean(axis=0)
+        self.mean_ = _mean(X.astype(np.float64, copy=False))
+        Xc, h = _centred(X, self.mean_)
+        e = _exponent(Xc, axis=0)
+        var = (np.ldexp(Xc, -e) ** 2).mean(axis=0)     # feature j in units of 4^(e_j + h)
+        e += h
         # Constant: variance within float64 rounding of zero (sklearn's _is_constant_feature
-        # bound), or std ≤ eps; scaling those by 1 avoids 0/0.
-        e = np.finfo(np.float64).eps
-        bound = n * e * self.var_ + (n * np.abs(self.mean_) * e) ** 2
-        scale = np.sqrt(self.var_)
-        scale[(self.var_ <= bound) | (scale <= self.eps)] = 1.0
+        # bound, which is scale-free), or std ≤ eps; scaling those by 1 avoids 0/0.
+        eps = np.finfo(np.float64).eps
+        with np.errstate(over="ignore"):
+            bound = n * eps * var + (n * np.abs(np.ldexp(self.mean_, -e)) * eps) ** 2
+            self.var_ = np.ldexp(var, 2 * e)
+        scale = np.ldexp(np.sqrt(var), e)
+        scale[(var <= bound) | (scale <= self.eps)] = 1.0
         self.scale_ = scale if self.with_std else None
         self.n_samples_seen_ = n
         self.n_features_in_ = X.shape[1]
@@ -96,20 +157,14 @@ class StandardScaler(_Transformer):
 
     def transform(self, X):
         X = self._fitted(X)
-        Z = X.astype(np.float64)
-        if self.with_mean:
-            Z -= self.mean_
-        if self.with_std:
-            Z /= self.scale_
+        scale = self.scale_ if self.with_std else 1.0
+        Z = _forward(X, self.mean_ if self.with_mean else 0.0, lambda Xc: np.divide(Xc, scale, out=Xc))
         return Z.astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
         X = self._fitted(X)
-        Z = X.astype(np.float64)
-        if self.with_std:
-            Z *= self.scale_
-        if self.with_mean:
-            Z += self.mean_
+        scale = self.scale_ if self.with_std else 1.0
+        Z = _backward(X.astype(np.float64), self.mean_ if self.with_mean else 0.0, lambda Z: Z * scale)
         return Z.astype(X.dtype, copy=False)
 
 
@@ -118,7 +173,7 @@ class MeanImageSubtractor(_Transformer):
 
     def fit(self, X):
         X = _check_data(X, ndim=None)
-        self.mean_ = X.astype(np.float64).mean(axis=0)
+        self.mean_ = _mean(X.astype(np.float64, copy=False))
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         return self
 
@@ -133,11 +188,11 @@ class MeanImageSubtractor(_Transformer):
 
     def transform(self, X):
         X = self._fitted(X)
-        return (X.astype(np.float64) - self.mean_).astype(X.dtype, copy=False)
+        return _forward(X, self.mean_, _same).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
         X = self._fitted(X)
-        return (X.astype(np.float64) + self.mean_).astype(X.dtype, copy=False)
+        return _backward(X.astype(np.float64), self.mean_, _same).astype(X.dtype, copy=False)
 
 
 class ChannelMeanSubtractor(_Transformer):
@@ -155,7 +210,7 @@ class ChannelMeanSubtractor(_Transformer):
     def fit(self, X):
         X = _check_data(X, ndim=None)
         ax = self._axis(X, "X")
-        self.mean_ = X.astype(np.float64).mean(axis=tuple(i for i in range(X.ndim) if i != ax))
+        self.mean_ = _mean(X.astype(np.float64, copy=False), axis=tuple(i for i in range(X.ndim) if i != ax))
         self.ndim_ = X.ndim
         self.n_features_in_ = X.shape[ax]
         return self
@@ -180,11 +235,11 @@ class ChannelMeanSubtractor(_Transformer):
 
     def transform(self, X):
         X = self._fitted(X)
-        return (X.astype(np.float64) - self._channel_mean(X)).astype(X.dtype, copy=False)
+        return _forward(X, self._channel_mean(X), _same).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
         X = self._fitted(X)
-        return (X.astype(np.float64) + self._channel_mean(X)).astype(X.dtype, copy=False)
+        return _backward(X.astype(np.float64), self._channel_mean(X), _same).astype(X.dtype, copy=False)
 
 
 def _eig_cov(Xc):
@@ -193,6 +248,16 @@ def _eig_cov(Xc):
     lam, U = np.linalg.eigh(Xc.T @ Xc / (n - 1))       # ascending; U (p, p) columns
     lam, U = np.maximum(lam[::-1], 0.0), U[:, ::-1]       # rounding can give tiny negative λ
     return lam, _sign_flip(U.T)
+
+
+def _check_whitenable(std, eps, X):
+    """Refuse gains 1/√(λ + eps) that float64 cannot hold: a principal std past its maximum (|x|
+    near 1.8e308 in several features) or, with eps = 0, one whose inverse overflows (subnormal X)."""
+    with np.errstate(divide="ignore", over="ignore"):
+        if not np.isfinite(std).all() or (eps == 0.0 and not np.isfinite(1.0 / std).all()):
+            raise ValueError(f"X (shape {X.shape}) has principal standard deviations from {std.min():.3g} to "
+                             f"{std.max():.3g}, which float64 cannot whiten" + (" with eps=0; use eps > 0"
+                             if np.isfinite(std).all() else "; rescale X"))
 
 
 def _need_two_samples(X, cls):
@@ -218,11 +283,15 @@ class PCA(_Transformer):
         X = _check_data(X)
         _need_two_samples(X, "PCA")
         n, p = X.shape
-        self.mean_ = X.astype(np.float64).mean(axis=0)
-        # Thin SVD of the centred data: Xc (n, p) = U S Vt, Vt (min(n,p), p); works for n < p.
-        _, S, Vt = np.linalg.svd(X.astype(np.float64) - self.mean_, full_matrices=False)
+        self.mean_ = _mean(X.astype(np.float64, copy=False))
+        Xc, h = _centred(X, self.mean_)
+        e = _exponent(Xc)
+        # Thin SVD of the centred data in units of 2^(e + h): Xc (n, p) = U S Vt, Vt (min(n,p), p);
+        # works for n < p.
+        _, S, Vt = np.linalg.svd(np.ldexp(Xc, -e), full_matrices=False)
+        e += h
         Vt = _sign_flip(Vt)
-        ev = S ** 2 / (n - 1)
+        ev = S ** 2 / (n - 1)                           # units of 4^e: ratios and rank tests are scale-free
         total = ev.sum()
         ratio = ev / total if total > 0 else np.zeros_like(ev)
         k = self.n_components
@@ -234,30 +303,42 @@ class PCA(_Transformer):
         elif k > len(S):
             raise ValueError(f"n_components={k} must be <= min(n_samples, n_features)={len(S)} "
                              f"for X with shape {X.shape}")
-        if self.whiten and self.eps == 0.0 and np.any(ev[:k] <= ev[0] * max(n, p) * np.finfo(np.float64).eps):
-            raise ValueError(f"X (shape {X.shape}) has a kept zero-variance component and whiten with "
-                             f"eps=0 would divide by zero; use eps > 0 or fewer n_components")
+        with np.errstate(over="ignore"):
+            std = np.ldexp(np.sqrt(ev[:k]), e)          # √explained_variance_, without squaring
+        if self.whiten:
+            if self.eps == 0.0 and np.any(ev[:k] <= ev[0] * max(n, p) * np.finfo(np.float64).eps):
+                raise ValueError(f"X (shape {X.shape}) has a kept zero-variance component and whiten with "
+                                 f"eps=0 would divide by zero; use eps > 0 or fewer n_components")
+            _check_whitenable(std, self.eps, X)
         self.n_components_ = k
         self.components_ = Vt[:k]                       # (k, p)
-        self.explained_variance_ = ev[:k]
+        with np.errstate(over="ignore"):
+            self.explained_variance_ = np.ldexp(ev[:k], 2 * e)
+            self.singular_values_ = np.ldexp(S[:k], e)
         self.explained_variance_ratio_ = ratio[:k]
-        self.singular_values_ = S[:k]
+        self._std = std
         self.n_features_in_ = p
         return self
 
+    def _whitening_sd(self):
+        """√(explained_variance_ + eps), from the std so that it is right where the variance is not."""
+        return np.hypot(self._std, np.sqrt(self.eps))
+
     def transform(self, X):
         X = self._fitted(X)
-        Z = (X.astype(np.float64) - self.mean_) @ self.components_.T
-        if self.whiten:
-            Z /= np.sqrt(self.explained_variance_ + self.eps)
-        return Z.astype(X.dtype, copy=False)
+
+        def project(Xc):
+            Z = Xc @ self.components_.T
+            if self.whiten:
+                Z /= self._whitening_sd()
+            return Z
+        return _forward(X, self.mean_, project).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
         X = self._fitted(X, n_features=getattr(self, "n_components_", None))
-        Z = X.astype(np.float64)
-        if self.whiten:
-            Z = Z * np.sqrt(self.explained_variance_ + self.eps)
-        return (Z @ self.components_ + self.mean_).astype(X.dtype, copy=False)
+        sd = self._whitening_sd() if self.whiten else 1.0
+        Z = _backward(X.astype(np.float64), self.mean_, lambda Z: (Z * sd) @ self.components_)
+        return Z.astype(X.dtype, copy=False)
 
 
 class Whitening(_Transformer):
@@ -272,18 +353,25 @@ class Whitening(_Transformer):
     def fit(self, X):
         X = _check_data(X)
         _need_two_samples(X, "Whitening")
-        self.mean_ = X.astype(np.float64).mean(axis=0)
-        lam, Ut = _eig_cov(X.astype(np.float64) - self.mean_)   # all p components kept
+        self.mean_ = _mean(X.astype(np.float64, copy=False))
+        Xc, h = _centred(X, self.mean_)
+        e = _exponent(Xc)
+        lam, Ut = _eig_cov(np.ldexp(Xc, -e))           # all p components kept; λ in units of 4^(e + h)
+        e += h
+        with np.errstate(over="ignore"):
+            std = np.ldexp(np.sqrt(lam), e)
         # With eps = 0, a λ at rounding level (rank-deficient X) would blow up to ~1e8 gains.
         if self.eps == 0.0 and np.any(lam <= lam[0] * len(lam) * np.finfo(np.float64).eps):
             raise ValueError(f"X (shape {X.shape}) has a zero-variance direction and eps=0; use eps > 0")
-        d = lam + self.eps
-        W = Ut / np.sqrt(d)[:, None]                  # (p, p) PCA whitening: rows scaled
-        Winv = Ut.T * np.sqrt(d)                       # (p, p) with Winv @ W = I
+        _check_whitenable(std, self.eps, X)
+        sd = np.hypot(std, np.sqrt(self.eps))          # √(λ + eps), without forming λ
+        W = Ut / sd[:, None]                           # (p, p) PCA whitening: rows scaled
+        Winv = Ut.T * sd                               # (p, p) with Winv @ W = I
         if self.method == "zca":
             W = Ut.T @ W                               # U diag(d^-½) Uᵀ, symmetric
             Winv = Winv @ Ut                           # U diag(d^½) Uᵀ
-        self.eigenvalues_ = lam
+        with np.errstate(over="ignore"):
+            self.eigenvalues_ = np.ldexp(lam, 2 * e)
         self.eigenvectors_ = Ut                        # (p, p), rows are eigenvectors
         self.whitening_matrix_ = W
         self.dewhitening_matrix_ = Winv
@@ -292,9 +380,9 @@ class Whitening(_Transformer):
 
     def transform(self, X):
         X = self._fitted(X)
-        return ((X.astype(np.float64) - self.mean_) @ self.whitening_matrix_.T).astype(X.dtype, copy=False)
+        return _forward(X, self.mean_, lambda Xc: Xc @ self.whitening_matrix_.T).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
         X = self._fitted(X)
-        Z = X.astype(np.float64) @ self.dewhitening_matrix_.T + self.mean_
+        Z = _backward(X.astype(np.float64), self.mean_, lambda Z: Z @ self.dewhitening_matrix_.T)
         return Z.astype(X.dtype, copy=False)

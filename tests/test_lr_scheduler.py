@@ -292,3 +292,53 @@ def test_scheduler_load_state_dict_checks_before_changing(change, error, match):
         s.load_state_dict([("last_epoch", 1)])
     s.load_state_dict(dict(before, last_epoch=7, gamma=1))          # an int for a float is fine
     assert s.last_epoch == 7 and s.gamma == 1
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ({}, ValueError, r"DropoutScheduler state dict: unknown keys \[\], missing keys \['last_epoch'\]"),
+    ({"last_epoch": 1, "p": 0.2}, ValueError, r"unknown keys \['p'\]"),
+    ({"last_epoch": "a"}, TypeError, "'last_epoch' must be like 2"),
+    ({"last_epoch": 1.0}, TypeError, "'last_epoch' must be like 2"),
+    ({"last_epoch": -5}, ValueError, "last_epoch must be an integer >= -1"),
+    ([("last_epoch", 1)], TypeError, "takes a dict"),
+    (None, TypeError, "takes a dict"),
+])
+def test_dropout_scheduler_load_state_dict_checks_before_changing(bad, error, match):
+    drop = FakeDropout(0.5)
+    s = sched.DropoutScheduler(drop, sched.LinearSchedule(0.5, 0.0, 5))
+    s.step()
+    s.step()
+    with pytest.raises(error, match=match):
+        s.load_state_dict(bad)
+    assert s.state_dict() == {"last_epoch": 2} and drop.p == pytest.approx(0.3)
+
+
+def test_attribute_schedule_that_raises_changes_nothing():
+    drop = FakeDropout(0.5)
+    s = sched.DropoutScheduler(drop, lambda epoch: 0.1 if epoch < 3 else 2.0)
+    s.step()
+    with pytest.raises(ValueError, match="dropout probability at epoch 3"):
+        s.load_state_dict({"last_epoch": 3})
+    assert s.last_epoch == 1 and drop.p == 0.1 and s.get_last_value() == 0.1
+    s.step()
+    with pytest.raises(ValueError, match="dropout probability at epoch 3"):
+        s.step()
+    assert s.last_epoch == 2 and drop.p == 0.1
+
+
+def test_multistep_load_state_dict_checks_milestones_before_changing():
+    s = sched.MultiStepLR(_ours(), milestones=[2, 4, 4])
+    s.step()
+    before = s.state_dict()
+    loop = {}
+    loop["x"] = loop
+    for milestones in ({"a": 1}, {"0": 1}, {2: "1"}, {2: True}, {2.5: 1}, {3: loop}):
+        with pytest.raises(ValueError, match="'milestones' must map epochs >= 1 to counts >= 1"):
+            s.load_state_dict(dict(before, last_epoch=5, milestones=milestones))
+        assert s.state_dict() == before
+    s.load_state_dict(dict(before, milestones={"3": 2, 6: 1}))     # JSON gives str keys
+    assert s.milestones == {3: 2, 6: 1}
+    loaded = dict(before, base_lrs=[0.5, 0.25])
+    s.load_state_dict(loaded)
+    loaded["base_lrs"].append(1.0)                                  # the scheduler keeps a copy
+    assert s.base_lrs == [0.5, 0.25]

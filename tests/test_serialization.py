@@ -426,3 +426,26 @@ def test_model_checkpoint_callback_saves_best_epochs(tmp_path):
                      "every-1.safetensors", "every-2.safetensors", "every-3.safetensors", "every-4.safetensors"]
     ckpt = load_checkpoint(tmp_path / "best-4-0.4.safetensors")
     assert ckpt.epoch == 4 and state_bytes(ckpt.model) == state_bytes(model)
+
+
+def test_checkpoint_of_state_holding_itself_is_refused_before_writing(tmp_path):
+    from fastnn.callbacks import Callback
+
+    class Loop(Callback):
+        def state_dict(self):
+            state = {"a": [1]}
+            state["a"].append(state)
+            return state
+
+    trainer = parts()
+    trainer.callbacks.append(Loop())
+    path = tmp_path / "c.safetensors"
+    with pytest.raises(ValueError, match=r"'callbacks/1/a/1/a/1.*nested deeper than 32 levels"):
+        save_checkpoint(path, trainer)
+    assert os.listdir(tmp_path) == []
+    deep = {"x": None}
+    for _ in range(31):                       # 32 levels: the most a state may nest, and it round-trips
+        deep = {"x": deep}
+    trainer.callbacks[1].state_dict = lambda: deep
+    save_checkpoint(path, trainer)
+    assert load_checkpoint(path).epoch == 0   # and reads back under the JSON depth limit

@@ -30,6 +30,9 @@ __all__ = ["SafetensorsError", "save_file", "load_file", "loads_json", "MAX_HEAD
 MAX_HEADER_BYTES = 100_000_000          # the reference loader's cap (HeaderTooLarge)
 MAX_RANK = 8
 MAX_JSON_DEPTH = 100                    # a header needs 3 levels, fastnn's configs and state trees < 30
+# State trees (optimizer, trainer, callbacks) nest at most this deep: each level is stored as
+# up to 3 JSON levels, so a tree within it always reads back under MAX_JSON_DEPTH.
+MAX_STATE_DEPTH = 32
 MAX_INT_DIGITS = 1000                   # under Python's 4300-digit int() limit; offsets need 20
 _METADATA = "__metadata__"
 _INFO_KEYS = {"dtype", "shape", "data_offsets"}

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._safetensors import SafetensorsError, _is_int, load_file, loads_json, save_file
+from ._safetensors import MAX_STATE_DEPTH, SafetensorsError, _is_int, load_file, loads_json, save_file
 from ._validate import as_int
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError"]
@@ -187,19 +187,23 @@ def _load_state(model, tensors, path):
 
 # ------------------------------------------------------------------------------ nested state ↔ tensors + JSON
 
-def _flatten(obj, name, tensors):
+def _flatten(obj, name, tensors, depth=0):
     """A JSON-able tree of ``obj`` with each ndarray moved into ``tensors[name/...]``."""
+    if depth > MAX_STATE_DEPTH:
+        raise ValueError(f"the state at {name!r} is nested deeper than {MAX_STATE_DEPTH} levels "
+                         f"(does a container hold itself?)")
+    depth += 1
     if isinstance(obj, np.ndarray):
         if name in tensors:
             raise ValueError(f"two state entries map to the tensor name {name!r}")
         tensors[name] = obj
         return {"__tensor__": name}
     if isinstance(obj, dict):
-        return {"__dict__": [[_key(k), _flatten(v, f"{name}/{k}", tensors)] for k, v in obj.items()]}
+        return {"__dict__": [[_key(k), _flatten(v, f"{name}/{k}", tensors, depth)] for k, v in obj.items()]}
     if isinstance(obj, tuple):
-        return {"__tuple__": [_flatten(v, f"{name}/{i}", tensors) for i, v in enumerate(obj)]}
+        return {"__tuple__": [_flatten(v, f"{name}/{i}", tensors, depth) for i, v in enumerate(obj)]}
     if isinstance(obj, list):
-        return [_flatten(v, f"{name}/{i}", tensors) for i, v in enumerate(obj)]
+        return [_flatten(v, f"{name}/{i}", tensors, depth) for i, v in enumerate(obj)]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 
 from .optimizer import Optimizer, real_value
 
@@ -54,19 +55,30 @@ class _LrState:
         """Restore what ``state_dict`` returned: the same keys, each value of the kind this
         scheduler holds (number, flag, text, list of as many entries, mapping); checked
         whole before any attribute changes."""
-        name = type(self).__name__
-        if not isinstance(state_dict, dict):
-            raise TypeError(f"{name}.load_state_dict takes a dict, got {type(state_dict).__name__}")
-        own = self.state_dict()
-        if set(state_dict) != set(own):
-            raise ValueError(f"{name} state dict: unknown keys {sorted(set(state_dict) - set(own), key=repr)}, "
-                             f"missing keys {sorted(set(own) - set(state_dict))}")
-        for key, value in state_dict.items():
-            if not _same_kind(own[key], value):
-                raise TypeError(f"{name} state {key!r} must be like {own[key]!r}, got {value!r}")
-        if "last_epoch" in state_dict:
-            _epoch(state_dict["last_epoch"])
-        self.__dict__.update(state_dict)
+        state = self._loaded(_checked_state(self, state_dict))
+        self.__dict__.update({key: list(v) if isinstance(v, list) else v for key, v in state.items()})
+
+    def _loaded(self, state):
+        """The attribute values to set for a checked ``state`` (raising here still changes nothing)."""
+        if "last_epoch" in state:
+            _epoch(state["last_epoch"])
+        return state
+
+
+def _checked_state(obj, state_dict):
+    """``state_dict`` if it has exactly the keys of ``obj.state_dict()`` and each value is of
+    the same kind (``_same_kind``); else TypeError / ValueError naming the scheduler and key."""
+    name = type(obj).__name__
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"{name}.load_state_dict takes a dict, got {type(state_dict).__name__}")
+    own = obj.state_dict()
+    if set(state_dict) != set(own):
+        raise ValueError(f"{name} state dict: unknown keys {sorted(set(state_dict) - set(own), key=repr)}, "
+                         f"missing keys {sorted(set(own) - set(state_dict))}")
+    for key, value in state_dict.items():
+        if not _same_kind(own[key], value):
+            raise TypeError(f"{name} state {key!r} must be like {own[key]!r}, got {reprlib.repr(value)}")
+    return state_dict
 
 
 def _same_kind(mine, loaded):
@@ -154,9 +166,17 @@ class MultiStepLR(LRScheduler):
             return self._current()
         return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._current()]
 
-    def load_state_dict(self, state_dict):
-        super().load_state_dict(state_dict)
-        self.milestones = {int(m): int(c) for m, c in self.milestones.items()}  # JSON turns keys into str
+    def _loaded(self, state):
+        milestones = {}
+        for m, count in state["milestones"].items():
+            if isinstance(m, str) and m.isdigit():
+                m = int(m)                          # JSON turns keys into str
+            if (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1
+                    or isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1):
+                raise ValueError(f"MultiStepLR state 'milestones' must map epochs >= 1 to counts >= 1, "
+                                 f"got {reprlib.repr(state['milestones'])}")
+            milestones[int(m)] = int(count)
+        return super()._loaded(dict(state, milestones=milestones))
 
 
 class ExponentialLR(LRScheduler):
@@ -334,18 +354,20 @@ class AttributeScheduler:
         if not found:
             raise ValueError(f"no module with a {name!r} attribute to schedule")
         self.targets = found
-        self.last_epoch = _epoch(last_epoch)
-        self.step()
+        self._apply(_epoch(last_epoch) + 1)
 
-    def _check(self, value):
+    def _check(self, value, epoch):
         return value
 
     def step(self):
-        self.last_epoch += 1
-        value = self._check(self.schedule(self.last_epoch))
+        self._apply(self.last_epoch + 1)
+
+    def _apply(self, epoch):
+        """Set every target to the value of ``epoch``; a schedule that raises changes nothing."""
+        value = self._check(self.schedule(epoch), epoch)
         for t in self.targets:
             setattr(t, self.name, value)
-        self._last_value = value
+        self.last_epoch, self._last_value = epoch, value
 
     def get_last_value(self):
         return self._last_value
@@ -354,9 +376,9 @@ class AttributeScheduler:
         return {"last_epoch": self.last_epoch}
 
     def load_state_dict(self, state_dict):
-        """Resume: re-applies the value of the saved epoch."""
-        self.last_epoch = _epoch(state_dict["last_epoch"]) - 1
-        self.step()
+        """Resume: re-applies the value of the saved epoch. The state is checked as the
+        learning-rate schedulers' is, and the value computed, before anything changes."""
+        self._apply(_epoch(_checked_state(self, state_dict)["last_epoch"]))
 
 
 class DropoutScheduler(AttributeScheduler):
@@ -366,5 +388,5 @@ class DropoutScheduler(AttributeScheduler):
     def __init__(self, model_or_modules, schedule, *, types=None, last_epoch=-1):
         super().__init__(model_or_modules, "p", schedule, types=types, last_epoch=last_epoch)
 
-    def _check(self, value):
-        return real_value(value, "p", f"dropout probability at epoch {self.last_epoch}", low=0.0, high=1.0)
+    def _check(self, value, epoch):
+        return real_value(value, "p", f"dropout probability at epoch {epoch}", low=0.0, high=1.0)

@@ -213,19 +213,22 @@ struct Silu {
 
 // mish = x·tanh(softplus x). With e = e^x and n = e(e + 2): tanh(log(1 + e)) = n/(n + 2),
 // 1 − tanh² = 4(n + 1)/(n + 2)², σ(x) = e/(1 + e): one exponential, no log, no
-// cancellation. e^x is clamped where tanh(softplus x) and σ(x) round to 1.
+// cancellation. e^x is clamped where tanh(softplus x) and σ(x) round to 1 (1 − tanh is
+// below 1e-17 / 1e-34 there), so mish(x) rounds to x above the clamp.
 template <class T> struct MishClamp;
 template <> struct MishClamp<float> { static constexpr float v = 20.0f; };
 template <> struct MishClamp<double> { static constexpr double v = 40.0; };
 
 struct Mish {
-    // x·n/(n + 2) = e·[x(e + 2)/(n + 2)]: e applied last by vmul_exp (one rounding).
+    // x·n/(n + 2) = e·[x(e + 2)/(n + 2)]: e applied last by vmul_exp (one rounding). Above
+    // the clamp the result is x itself, selected: x(e + 2) overflows there for x beyond
+    // max/e^clamp (7e29 in float32, 8e290 in float64).
     template <class T> static FASTNN_INLINE Vec<T> fwd(Vec<T> x, const ActArgs<T>&) {
         const Vec<T> xc = vmin(c(MishClamp<T>::v), x);
         Vec<T> p, k;
         vexp_parts(xc, p, k);
         const Vec<T> e = vscale2(p, k), e2 = e + c(T(2)), n = e * e2;
-        return vmul_exp(low(x) * e2 / (n + c(T(2))), xc, p, k);
+        return select(cmp_gt(x, c(MishClamp<T>::v)), x, vmul_exp(low(x) * e2 / (n + c(T(2))), xc, p, k));
     }
     template <class T> static FASTNN_INLINE Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>, const ActArgs<T>&) {
         Vec<T> e = vexp(vmin(c(MishClamp<T>::v), x));

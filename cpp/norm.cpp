@@ -19,6 +19,18 @@
 // in a fixed order whatever the thread count: BatchNorm and the LayerNorm parameter
 // gradients split the F columns into fixed 64-column blocks (rows added in order
 // 0..B−1); LayerNorm rows are split across threads, each row summed in 8 fixed lanes.
+//
+// Huge finite values. The fast path forms Σx and Σ(x − μ)² in double and x − μ, invstd
+// and x̂ in T. Near the top of T's range that breaks: Σ or Σ(x − μ)² overflows in double
+// (float64 beyond ~1e154), x − μ overflows in T, invstd = 1/σ turns subnormal in float
+// (σ > 2^126). A row (LayerNorm) or column (BatchNorm) whose Σ(x − μ)² exceeds
+// Range<T>::sumsq_max is redone by scaled_stats on x·c, c = 2^−⌊log2 max|x|⌋ (exact).
+// Normalising is scale-invariant but for eps, (xc − μc)/√(σ²c² + eps·c²) = (x − μ)/√(σ² + eps),
+// so eps is scaled too; where eps·c² underflows in double (float64 values above ~2^530)
+// σ² is either 0 (equal values: invstd = 1/√eps, x̂ = 0) or at least an ulp² of the values,
+// ≫ eps, so losing eps there changes nothing. Rows or columns holding inf or NaN keep the
+// fast path (NaN out). The backward and BatchNorm inference form x − μ as x/2 − μ/2 where
+// it could overflow.
 #include "kernels.h"
 #include "parallel.h"
 #include "rng.h"
@@ -112,6 +124,69 @@ template <class T> FASTNN_INLINE void store_cols(Vec<T> v, T* p, int n) {
     if (n == Vec<T>::W) v.store(p); else v.store_n(p, n);
 }
 
+// ---------------------------------------------------------------- huge finite values
+// (the design paragraph at the top)
+
+template <class T> struct Range;
+// Σ(x − μ)² ≤ 2^250 keeps |x − μ| ≤ 2^125 (finite in float) and invstd ≥ 2^−125 (normal).
+template <> struct Range<float> { static constexpr double max = __FLT_MAX__, sumsq_max = 0x1p250; };
+template <> struct Range<double> { static constexpr double max = __DBL_MAX__, sumsq_max = __DBL_MAX__; };
+
+// Statistics of n values x(i) (as double) formed on x·c, c = 2^−⌊log2 max|x|⌋.
+struct Scaled {
+    double c, mean, sumsq, invstd_c;  // of x·c: mean, Σ(xc − mean)², 1/√(σ²c² + eps·c²)
+    double invstd;                    // of x: 1/√(σ² + eps) = c·invstd_c
+    double xhat(double x) const { return (x * c - mean) * invstd_c; }
+    // μ of x in T, clamped: the rounded mean may pass max|x|.
+    template <class T> T mean_t() const {
+        const double m = mean / c;
+        return T(m < -Range<T>::max ? -Range<T>::max : m > Range<T>::max ? Range<T>::max : m);
+    }
+    double var_unbiased(int64_t n) const { return sumsq / (double)(n - 1) / c / c; }  // may be inf
+};
+
+// False when some x(i) is inf or NaN (the fast path's NaN then stands). The mean gets one
+// correction pass, so equal values give xc − mean = 0 exactly: Σ(xc − mean)² is then 0
+// (σ² = 0, invstd = 1/√eps even where eps·c² underflows), and otherwise at least 2^−108
+// (max|xc| ∈ [1, 2): a different value lies 2^−53 or more from it), ≫ eps·c² wherever that
+// underflows.
+template <class Get> bool scaled_stats(int64_t n, double eps, const Get& x, Scaled& st) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double a = __builtin_fabs(x(i));
+        if (!(a <= __DBL_MAX__)) return false;
+        s = a > s ? a : s;
+    }
+    if (s == 0) return false;
+    const double c = __builtin_ldexp(1.0, -__builtin_ilogb(s)), nd = (double)n;
+    const double m0 = lane_sum(n, [&](int64_t i) { return x(i) * c; }) / nd;
+    const double m = m0 + lane_sum(n, [&](int64_t i) { return x(i) * c - m0; }) / nd;
+    const double q = lane_sum(n, [&](int64_t i) {
+        const double d = x(i) * c - m;
+        return d * d;
+    });
+    const double is_c = q > 0 ? 1.0 / __builtin_sqrt(q / nd + eps * c * c) : 0.0;
+    st = {c, m, q, is_c, q > 0 ? is_c * c : 1.0 / __builtin_sqrt(eps)};
+    return true;
+}
+
+FASTNN_INLINE float absv(float v) { return __builtin_fabsf(v); }
+FASTNN_INLINE double absv(double v) { return __builtin_fabs(v); }
+
+// x̂ = (x − μ)·invstd; kHalve: as ((x/2 − μ/2)·invstd)·2, which cannot overflow in x − μ
+// and gives the same bits wherever x − μ neither overflows nor is subnormal.
+template <bool kHalve> struct Xhat {
+    template <class T> static FASTNN_INLINE T of(T x, T m, T is) {
+        return kHalve ? ((x * T(0.5) - m * T(0.5)) * is) * T(2) : (x - m) * is;
+    }
+};
+
+// Whether x − μ may overflow in T for n values whose own statistics are μ, invstd:
+// |x − μ| ≤ √n·σ ≤ √n/invstd (4×: margin for the rounding of μ and invstd).
+template <class T> inline bool needs_halving(T is, int64_t n) {
+    return (double)is < 4.0 * __builtin_sqrt((double)n) / Range<T>::max;
+}
+
 template <class T>
 void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta, int64_t B,
                             int64_t F, double eps, T* running_mean, T* running_var, double momentum,
@@ -136,11 +211,26 @@ void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
             const D d = widen_cols(xb + r * F + j, n) - D::load(md + j);
             t[0] = d * d;
         });
+        // Columns of huge values (hj[0..nh)): statistics from scaled_stats, y from hs below.
+        int64_t hj[kCols];
+        Scaled hs[kCols];
+        int nh = 0;
+        for (int64_t j = 0; j < w; ++j)
+            if (!(q[j] <= Range<T>::sumsq_max) &&
+                scaled_stats(B, eps, [&](int64_t r) { return (double)xb[r * F + j]; }, hs[nh]))
+                hj[nh++] = j;
         double qu[kCols];
         for (int64_t j = 0; j < w; j += D::W) {
             const D qv = D::load(q + j);
             (qv / bu).store(qu + j);
             (one / vsqrt(qv / bd + epsd)).store(q + j);
+        }
+        for (int k = 0; k < nh; ++k) {
+            const int64_t j = hj[k];
+            m[j] = hs[k].mean_t<T>();
+            s[j] = hs[k].mean / hs[k].c;
+            q[j] = hs[k].invstd;
+            qu[j] = hs[k].var_unbiased(B);
         }
         for (int64_t j = 0; j < w; ++j) {
             const T is = T(q[j]);
@@ -155,10 +245,20 @@ void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
         }
         // y = (x − μ)·a + β as one FMA per element in Vec code for every variant, so the
         // fused ReLU / dropout see exactly the values the unfused kernels would read.
+        // Huge columns: their y is kept aside from x before the row is written (y may alias
+        // x), then put back before the dropout.
         const bool relu = post.relu;
         for (int64_t r = 0; r < B; ++r) {
             const T* xr = x + r * F + c0;
             T* yr = y + r * F + c0;
+            T hy[kCols];
+            for (int k = 0; k < nh; ++k) {
+                const int64_t j = hj[k];
+                T v = T(hs[k].xhat((double)xr[j]));
+                if (gamma) v *= gamma[c0 + j];
+                v += sh[j];
+                hy[k] = relu && v < T(0) ? T(0) : v;  // = vmax(0, v)
+            }
             int64_t j = 0;
             for (; j + V::W <= w; j += V::W) {
                 V v = fmadd(V::load(xr + j) - V::load(m + j), V::load(a + j), V::load(sh + j));
@@ -171,6 +271,7 @@ void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
                 if (relu) v = vmax(V::zero(), v);
                 v.store_n(yr + j, n);
             }
+            for (int k = 0; k < nh; ++k) yr[hj[k]] = hy[k];
             if (post.dropout) dropout_range(y, y, r * F + c0, r * F + c1, key, post.keep32, T(post.scale));
         }
     });
@@ -179,17 +280,36 @@ void batchnorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
 template <class T>
 void batchnorm_inference_impl(T* y, const T* x, const T* mean, const T* var, const T* gamma, const T* beta,
                               int64_t B, int64_t F, double eps) {
+    // x·a + sh cannot overflow unless y does while |x| ≤ lim (|x·a| ≤ max/2) and |sh| ≤ max/2
+    // (lim = −1 otherwise). A row segment with some |x| beyond lim (huge x or μ: rare) forms
+    // those elements as ((x/2 − μ/2)·a)·2 + β instead.
+    const T half_max = T(Range<T>::max / 2);
     for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
         const int64_t w = c1 - c0;
-        T a[kCols], sh[kCols];
+        T a[kCols], sh[kCols], lim[kCols];
         for (int64_t j = 0; j < w; ++j) {
             T s = T(1) / T(__builtin_sqrt((double)(var[c0 + j] + T(eps))));
             if (gamma) s *= gamma[c0 + j];
             a[j] = s;
             sh[j] = (beta ? beta[c0 + j] : T(0)) - mean[c0 + j] * s;
+            lim[j] = absv(sh[j]) <= half_max ? half_max / absv(s) : T(-1);
         }
-        for (int64_t r = 0; r < B; ++r)
-            for (int64_t j = 0; j < w; ++j) y[r * F + c0 + j] = x[r * F + c0 + j] * a[j] + sh[j];
+        for (int64_t r = 0; r < B; ++r) {
+            const T* xr = x + r * F + c0;
+            T* yr = y + r * F + c0;
+            int far = 0;
+            for (int64_t j = 0; j < w; ++j) far |= !(absv(xr[j]) <= lim[j]);
+            if (!far) {
+                for (int64_t j = 0; j < w; ++j) yr[j] = xr[j] * a[j] + sh[j];
+                continue;
+            }
+            for (int64_t j = 0; j < w; ++j) {
+                const T v = xr[j];
+                yr[j] = absv(v) <= lim[j] ? v * a[j] + sh[j]
+                                          : ((v * T(0.5) - mean[c0 + j] * T(0.5)) * a[j]) * T(2) +
+                                                (beta ? beta[c0 + j] : T(0));
+            }
+        }
     });
 }
 
@@ -231,6 +351,19 @@ void batchnorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x
             t[0] = g;
             t[1] = g * ((widen_cols(xb + r * F + j, n) - D::load(md + j)) * D::load(isd + j));
         });
+        // Columns of huge values (hj[0..nh)): x̂ by halving, in Σg·x̂ (x − μ overflows in
+        // double for float64) and in dx below.
+        int64_t hj[kCols];
+        int nh = 0;
+        for (int64_t j = 0; j < w; ++j)
+            if (needs_halving(is[j], B)) hj[nh++] = j;
+        for (int k = 0; k < nh; ++k) {
+            const int64_t j = hj[k];
+            double a = 0;
+            for (int64_t r = 0; r < B; ++r)
+                a += (double)gb[r * F + j] * Xhat<true>::of((double)xb[r * F + j], md[j], isd[j]);
+            sgx[j] = a;
+        }
         double q1[kCols], q2[kCols];
         const D bd = D::set1((double)B);
         for (int64_t j = 0; j < w; j += D::W) {  // divisions in double vectors
@@ -247,12 +380,18 @@ void batchnorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x
         for (int64_t r = 0; r < B; ++r) {
             const T *xr = xb + r * F, *gr = gb + r * F;
             T* dr = dx + r * F + c0;
+            T hd[kCols];  // huge columns, formed before the row is written (dx may alias g)
+            for (int k = 0; k < nh; ++k) {
+                const int64_t j = hj[k];
+                hd[k] = (gr[j] - (Xhat<true>::of(xr[j], m[j], is[j]) * k2[j] + k1[j])) * sc[j];
+            }
             for (int64_t j = 0; j < w; j += V::W) {
                 const int n = (int)imin(V::W, w - j);
                 const V xh = (load_cols(xr + j, n) - load_cols(m + j, n)) * load_cols(is + j, n);
                 const V gp = load_cols(gr + j, n) - fmadd(xh, load_cols(k2 + j, n), load_cols(k1 + j, n));
                 store_cols(gp * load_cols(sc + j, n), dr + j, n);
             }
+            for (int k = 0; k < nh; ++k) dr[hj[k]] = hd[k];
         }
     });
 }
@@ -262,21 +401,28 @@ void layernorm_forward_impl(T* y, T* mean, T* invstd, const T* x, const T* gamma
                             int64_t F, double eps) {
     for_rows(B, F, [&](int64_t r) {
         const T* xr = x + r * F;
+        T* yr = y + r * F;
+        auto put = [&](int64_t i, T v) {
+            if (gamma) v *= gamma[i];
+            if (beta) v += beta[i];
+            yr[i] = v;
+        };
         const T m = T(lane_sum(F, [&](int64_t i) { return (double)xr[i]; }) / (double)F);
         const double q = lane_sum(F, [&](int64_t i) {
             const double d = (double)xr[i] - (double)m;
             return d * d;
         });
+        Scaled st;
+        if (!(q <= Range<T>::sumsq_max) && scaled_stats(F, eps, [&](int64_t i) { return (double)xr[i]; }, st)) {
+            mean[r] = st.mean_t<T>();
+            invstd[r] = T(st.invstd);
+            for (int64_t i = 0; i < F; ++i) put(i, T(st.xhat((double)xr[i])));
+            return;
+        }
         const T is = T(1.0 / __builtin_sqrt(q / (double)F + eps));
         mean[r] = m;
         invstd[r] = is;
-        T* yr = y + r * F;
-        for (int64_t i = 0; i < F; ++i) {
-            T v = (xr[i] - m) * is;
-            if (gamma) v *= gamma[i];
-            if (beta) v += beta[i];
-            yr[i] = v;
-        }
+        for (int64_t i = 0; i < F; ++i) put(i, (xr[i] - m) * is);
     });
 }
 
@@ -284,6 +430,7 @@ template <class T>
 void layernorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean, const T* invstd,
                              const T* gamma, int64_t B, int64_t F) {
     // Parameter gradients first (column sums over the batch): dx may alias dy.
+    // Rows of huge values (needs_halving) form x̂ by halving; X is Xhat<true or false>.
     if (dgamma || dbeta)
         for_column_blocks(B, F, [&](int64_t c0, int64_t c1) {
             const int64_t w = c1 - c0;
@@ -291,11 +438,14 @@ void layernorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x
             for (int64_t j = 0; j < w; ++j) sg[j] = sgx[j] = 0;
             for (int64_t r = 0; r < B; ++r) {
                 const T m = mean[r], is = invstd[r];
-                for (int64_t j = 0; j < w; ++j) {
-                    const double g = (double)dy[r * F + c0 + j];
-                    sg[j] += g;
-                    sgx[j] += g * (double)((x[r * F + c0 + j] - m) * is);
-                }
+                auto row = [&](auto X) {
+                    for (int64_t j = 0; j < w; ++j) {
+                        const double g = (double)dy[r * F + c0 + j];
+                        sg[j] += g;
+                        sgx[j] += g * (double)X.of(x[r * F + c0 + j], m, is);
+                    }
+                };
+                if (needs_halving(is, F)) row(Xhat<true>()); else row(Xhat<false>());
             }
             for (int64_t j = 0; j < w; ++j) {
                 if (dgamma) dgamma[c0 + j] += T(sgx[j]);
@@ -307,10 +457,13 @@ void layernorm_backward_impl(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x
         const T* xr = x + r * F;
         const T m = mean[r], is = invstd[r];
         auto gh = [&](int64_t i) { return gamma ? gr[i] * gamma[i] : gr[i]; };
-        const T k1 = T(lane_sum(F, [&](int64_t i) { return (double)gh(i); }) / (double)F);
-        const T k2 = T(lane_sum(F, [&](int64_t i) { return (double)gh(i) * (double)((xr[i] - m) * is); }) / (double)F);
-        T* dr = dx + r * F;
-        for (int64_t i = 0; i < F; ++i) dr[i] = (gh(i) - k1 - (xr[i] - m) * is * k2) * is;
+        auto row = [&](auto X) {
+            const T k1 = T(lane_sum(F, [&](int64_t i) { return (double)gh(i); }) / (double)F);
+            const T k2 = T(lane_sum(F, [&](int64_t i) { return (double)gh(i) * (double)X.of(xr[i], m, is); }) / (double)F);
+            T* dr = dx + r * F;
+            for (int64_t i = 0; i < F; ++i) dr[i] = (gh(i) - k1 - X.of(xr[i], m, is) * k2) * is;
+        };
+        if (needs_halving(is, F)) row(Xhat<true>()); else row(Xhat<false>());
     });
 }
 

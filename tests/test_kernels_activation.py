@@ -72,6 +72,53 @@ def test_edge_values_2d_and_in_place(name, dtype):
     assert gi.tobytes() == dx.tobytes()
 
 
+# Huge finite inputs: mish(x) = x·tanh(softplus x) → x overflowed in x·(e^20 + 2) above 7e29
+# (float32) / 8e290 (float64); every other activation is checked there too.
+HUGE = {np.float32: (1e3, 1e30, 3e38, np.finfo(np.float32).max),
+        np.float64: (1e3, 1e30, 1e291, 1e300, np.finfo(np.float64).max)}
+
+
+def _huge_inputs(dtype):
+    fmax = float(np.finfo(dtype).max)
+    v = np.concatenate([HUGE[dtype], np.geomspace(20.0, fmax / 2, 61)])
+    return np.concatenate([v, -v]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name,params", PARAMS, ids=[f"{n}{p}" for n, p in PARAMS])
+def test_huge_finite_inputs(isa, name, params, dtype):  # noqa: F811
+    """Finite results wherever the true value (the float64 reference, rounded to dtype) is finite,
+    and equal to it; backward likewise (mish' → 1 and 0 at ±huge)."""
+    rtol, atol = TOL[dtype]
+    x = _huge_inputs(dtype)
+    g = np.random.default_rng(5).normal(size=x.shape).astype(dtype)
+    y = _kernels.act_forward(x, name, params)
+    with np.errstate(over="ignore"):                 # selu(max) = λ·max: inf in the dtype
+        y_ref = reference.act_forward(x.astype(np.float64), name, params).astype(dtype)
+    assert_close(y, y_ref, rtol, atol, f"{name}{params} forward")
+    dx = _kernels.act_backward(g, x, y, name, params)
+    dx_ref = reference.act_backward(g.astype(np.float64), x.astype(np.float64), y.astype(np.float64), name, params)
+    assert_close(dx, dx_ref, rtol, atol * float(np.abs(g).max()), f"{name}{params} backward")
+    if name == "mish":
+        assert np.array_equal(y[x > 20], x[x > 20]) and np.all(y[x < -200] == 0)
+        assert np.all(dx[x > 20] == g[x > 20]) and np.all(dx[x < -200] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(3, 5), (37, 45)])
+def test_gemm_epilogue_mish_huge(isa, shape, dtype):  # noqa: F811
+    """The fused epilogue runs the same Mish: gemm(a, ones(1, n), act='mish') with huge a = a."""
+    m, n = shape
+    vals = np.array(HUGE[dtype][1:] + tuple(-v for v in HUGE[dtype][1:]) + (1.0, -3.0))
+    a = np.resize(vals, (m, 1)).astype(dtype)
+    b = np.ones((1, n), dtype)
+    out = np.zeros((m, n), dtype)
+    _kernels.gemm(a, b, out, act="mish")
+    ref = reference.gemm(a.astype(np.float64), b.astype(np.float64), np.zeros((m, n)), act="mish")
+    assert np.isfinite(out).all()
+    assert_close(out, ref, *TOL[dtype], "gemm mish epilogue")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("name", NAMES)
 def test_threads_bitwise_equal(name, dtype):

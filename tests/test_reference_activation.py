@@ -195,6 +195,47 @@ def test_float32_baseline_close_to_float64_oracle(name, params, dtype):
     np.testing.assert_allclose(gx[ok], gx64[ok], rtol=tol * 8, atol=tol * 4)
 
 
+# Huge finite inputs whose true f and f' fit the dtype: f(x) = x·tanh(softplus x) = x for mish,
+# λx for selu, ...; |g| > 1, so g·y in a branch np.where discards must not overflow either.
+HUGE = {np.float32: [1e3, 1e30, 3e38], np.float64: [1e3, 1e30, 1e300, 1.7e308]}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,params", PARAM_CASES)
+def test_huge_finite_inputs_no_fp_events_and_float64_values(name, params, dtype):
+    x = np.array(HUGE[dtype] + [-v for v in HUGE[dtype]], dtype)
+    g = np.full_like(x, 1.5)
+    with strict_fp():
+        y = A.act_forward(x, name, params)
+        gx = A.act_backward(g, x, y, name, params)
+    assert np.isfinite(y).all() and np.isfinite(gx).all()
+    x64 = x.astype(np.float64)
+    y64 = A.act_forward(x64, name, params)
+    gx64 = A.act_backward(g.astype(np.float64), x64, y64, name, params)
+    tol = 1e-15 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(y, y64, rtol=tol * 4, atol=1e-30)
+    np.testing.assert_allclose(gx, gx64, rtol=tol * 8, atol=tol * 4)
+    if name == "mish":
+        np.testing.assert_array_equal(y[x > 0], x[x > 0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,params", PARAM_CASES)
+def test_backend_huge_finite_inputs_match_float64_reference(backend, name, params, dtype):
+    K = fastnn._backend.kernels()
+    x = np.array([HUGE[dtype] + [-v for v in HUGE[dtype]]], dtype)
+    g = np.full_like(x, 1.5)
+    y = K.act_forward(x, name, params)
+    gx = K.act_backward(g, x, y, name, params)
+    x64 = x.astype(np.float64)
+    y64 = A.act_forward(x64, name, params)
+    gx64 = A.act_backward(g.astype(np.float64), x64, y.astype(np.float64), name, params)
+    tol = 1e-13 if dtype == np.float64 else 3e-6
+    assert np.isfinite(y).all() and np.isfinite(gx).all()
+    np.testing.assert_allclose(y, y64, rtol=tol, atol=1e-30)
+    np.testing.assert_allclose(gx, gx64, rtol=tol * 4, atol=tol * 4)
+
+
 def test_out_may_alias_input_and_is_returned():
     x = np.linspace(-3, 3, 61)
     want = A.act_forward(x, "gelu")

@@ -9,7 +9,9 @@ kernels:
   take clamped arguments (expm1(min(x, 0)) for ELU/SELU/CELU, e^(−|x|) for sigmoid and
   softplus), and products x·f(x) whose f vanishes at ±inf use x clamped to the finite
   range, so the limits are exact: silu(−inf) = mish(−inf) = gelu(−inf) = 0,
-  softsign(±inf) = ±1. (PyTorch returns NaN for these four.)
+  softsign(±inf) = ±1. (PyTorch returns NaN for these four.) Huge finite x gives the
+  finite limits too (mish(x) = x near the float maximum); only a true value beyond the
+  maximum (selu(x) = λx there) overflows.
 - NaN in x gives NaN in y; smooth activations also give NaN in grad_x. For piecewise
   ones the gradient at NaN is whatever their comparison picks (as in PyTorch).
 - act_backward reads only y for the names where y alone fixes f'(x)
@@ -172,8 +174,14 @@ def _f_celu(x, a, _):
         return np.where(x > 0, x, a * np.expm1(np.minimum(x, 0) / x.dtype.type(a)))
 
 
+def _beta_x(x, beta):
+    """βx; with β > 1 it overflows for huge finite x, harmlessly: βx = ±inf then selects x (or 0)."""
+    with np.errstate(over="ignore"):
+        return x * x.dtype.type(beta)
+
+
 def _f_softplus(x, beta, threshold):
-    z = x * x.dtype.type(beta)
+    z = _beta_x(x, beta)
     return np.where(z > threshold, x, _softplus(z) / x.dtype.type(beta))
 
 
@@ -219,6 +227,12 @@ _FORWARD = {
 
 # ------------------------------------------------------------------------ backward
 
+def _neg(y):
+    """min(y, 0): the y ≤ 0 branch of a backward from y, which np.where also evaluates where
+    y > 0 and must not overflow there (g·y for huge y)."""
+    return np.minimum(y, 0)
+
+
 def _b_leaky(g, x, y, s, _):
     v = y if s >= 0 else x                            # sign(y) = sign(x) when s ≥ 0
     pos = v > 0
@@ -228,7 +242,7 @@ def _b_leaky(g, x, y, s, _):
 def _b_elu(g, x, y, a, _):
     a = g.dtype.type(a)
     if a >= 0:                                        # f'(x) = y + α for x ≤ 0
-        return np.where(y > 0, g, g * (y + a))
+        return np.where(y > 0, g, g * (_neg(y) + a))
     return np.where(x > 0, g, g * a * np.exp(np.minimum(x, 0)))
 
 
@@ -245,7 +259,7 @@ def _b_gelu_tanh(g, x, y, _a, _b):
 
 
 def _b_softplus(g, x, y, beta, threshold):
-    z = x * x.dtype.type(beta)
+    z = _beta_x(x, beta)
     return np.where(z > threshold, g, g * _sigmoid(z))
 
 
@@ -278,8 +292,8 @@ _BACKWARD = {
     "gelu": _b_gelu,
     "gelu_tanh": _b_gelu_tanh,
     "elu": _b_elu,
-    "selu": lambda g, x, y, a, b: np.where(y > 0, g * SELU_SCALE, g * (y + SELU_SCALE * SELU_ALPHA)),
-    "celu": lambda g, x, y, a, b: np.where(y > 0, g, g * ((y + g.dtype.type(a)) * g.dtype.type(1 / a))),
+    "selu": lambda g, x, y, a, b: np.where(y > 0, g * SELU_SCALE, g * (_neg(y) + SELU_SCALE * SELU_ALPHA)),
+    "celu": lambda g, x, y, a, b: np.where(y > 0, g, g * ((_neg(y) + g.dtype.type(a)) * g.dtype.type(1 / a))),
     "softplus": _b_softplus,
     "softsign": _b_softsign,
     "hardtanh": lambda g, x, y, lo, hi: g * ((x > lo) & (x < hi)),

@@ -233,7 +233,7 @@ def test_bad_inputs():
     # The validated-activation cache must not let a bool through once the equal int is cached.
     ops.gemm(np.ones((3, 4), f32), np.ones((4, 5), f32), activation="elu", activation_params=(1,))
     for flag in (True, np.True_):
-        _err(TypeError, "elu parameter alpha must be a real number", activation="elu", activation_params=(flag,))
+        _err(TypeError, "activation 'elu': alpha must be a real number", activation="elu", activation_params=(flag,))
     # The ranges the activation modules enforce hold for ops.gemm's epilogue too.
     _err(ValueError, "softplus.: beta must be > 0", activation="softplus", activation_params=(0.0, 20.0))
     _err(ValueError, "hardtanh.: max_val must be greater", activation="hardtanh", activation_params=(1.0, -1.0))
@@ -255,6 +255,21 @@ def test_bad_inputs():
     ro = np.ones((3, 5), f32)
     ro.flags.writeable = False
     _err(ValueError, "out is read-only", out=ro)
+
+
+def test_activation_params_and_backend_names_of_the_wrong_type(backend):
+    """Refused by type with the argument's name, not as "not iterable" or "unhashable type"."""
+    for params in (5, np.float64(1.0), np.array(1.0)):
+        _err(TypeError, "activation_params must be a sequence of numbers or None, got", activation="elu",
+             activation_params=params)
+    _err(ValueError, r"activation 'relu': takes 0 parameters \(\), got \(1.0,\)", activation="relu",
+         activation_params=(1.0,))
+    for name in (["numpy"], {}, np.array("numpy"), None):
+        with pytest.raises(TypeError, match=f"backend must be 'native' or 'numpy', got {type(name).__name__}"):
+            fastnn.set_backend(name)
+    with pytest.raises(ValueError, match="backend must be 'native' or 'numpy', got 'cuda'"):
+        fastnn.set_backend("cuda")
+    assert fastnn.get_backend() == backend
 
 
 @pytest.mark.parametrize("backend", ["native", "numpy"])

@@ -794,3 +794,90 @@ def test_hyper_parameters_are_validated():
     for dim in (1.0, True, np.array([1])):                # compared to -2..1 they would pass
         with pytest.raises(TypeError, match="GLU: dim must be an integer"):
             nn.GLU(dim)
+
+
+def test_prelu_width_is_its_weight_length(backend):
+    """Inputs must have as many features as PReLU has slopes (any width for one slope), and the
+    slopes cannot change width afterwards: a clear error, never NumPy's broadcast error."""
+    m = nn.PReLU(4)
+    with pytest.raises(ValueError, match=r"PReLU: input has shape \(2, 3\) but num_parameters is 4, so inputs "
+                                         r"expected: \(batch, 4\)"):
+        m.forward(np.ones((2, 3), F32))
+    with pytest.raises(ValueError, match=r"PReLU\.weight\.data must be .* shape \(4,\)"):
+        m.weight.data = np.ones(3, F32)
+    with pytest.raises(ValueError, match=r"PReLU\.weight\.data must be .* shape \(4,\)"):
+        m.weight = nn.Parameter(np.ones(3, F32))
+    with pytest.raises(AttributeError):
+        m.num_parameters = 3                          # read from the weight
+    assert m.num_parameters == 4 and m.get_config()["config"]["num_parameters"] == 4
+    assert repr(m) == "PReLU(num_parameters=4)\nTotal parameters: 4"   # (PyTorch's name hides Module's count)
+    one = nn.PReLU()
+    with pytest.raises(ValueError, match=r"PReLU\.weight\.data must be .* shape \(1,\)"):
+        one.weight = nn.Parameter(np.ones(5, F32))
+    x = -np.arange(1.0, 11.0, dtype=F32).reshape(2, 5)
+    y = one.forward(x)
+    np.testing.assert_array_equal(y, 0.25 * x)
+    one.weight.grad = np.zeros(3, F32)                # checked before backward writes it
+    with pytest.raises(ValueError, match=r"PReLU\.weight\.grad must be a C-contiguous writable array of shape \(1,\)"):
+        one.backward(np.ones_like(y))
+    one.weight.grad = None                            # recreated
+    np.testing.assert_array_equal(one.backward(np.ones_like(y)), np.full_like(x, 0.25))
+    np.testing.assert_array_equal(one.weight.grad, [x.sum()])
+
+
+@pytest.mark.parametrize("make,name", [(nn.Hardsigmoid, "Hardsigmoid: mode"), (nn.GELU, "GELU: approximate"),
+                                       (lambda v: nn.Dropout(0.5, mode=v), "Dropout: mode")],
+                         ids=["Hardsigmoid", "GELU", "Dropout"])
+@pytest.mark.parametrize("value", [["x"], {}, np.array(["none", "tanh"]), np.array("none"), None, 1],
+                         ids=["list", "dict", "array", "0-d array", "None", "int"])
+def test_string_choices_refuse_other_types_by_name(backend, make, name, value):
+    """Unhashable or array values are refused by type, not looked up ("unhashable type") or
+    compared element-wise ("truth value of an array is ambiguous")."""
+    with pytest.raises(TypeError, match=f"{name} must be '.*' or '.*', got {type(value).__name__}"):
+        make(value)
+
+
+def test_layernorm_normalized_shape_of_the_wrong_type(backend):
+    for bad in (None, 4.0, np.array(4.0), "4", [[4]]):
+        with pytest.raises(TypeError, match="normalized_shape must be an integer"):
+            nn.LayerNorm(bad)
+    for ok in (4, np.int64(4), (4,), [4], np.array([4]), np.array(4)):
+        assert nn.LayerNorm(ok).normalized_shape == (4,)
+
+
+PARAMETRISED = [(nn.LeakyReLU, "leaky_relu"), (nn.ELU, "elu"), (nn.CELU, "celu"), (nn.Softplus, "softplus"),
+                (nn.Hardtanh, "hardtanh")]
+
+
+@pytest.mark.parametrize("cls,act", PARAMETRISED, ids=lambda v: v if isinstance(v, str) else "")
+def test_activation_modules_and_gemm_check_parameters_by_one_table(backend, cls, act):
+    """The modules' arguments are the epilogue's parameters (same names, ops.ACTIVATIONS) and
+    are checked by the same rules as ops.gemm's activation_params, at construction and when an
+    attribute is set later (a refused value leaves the module as it was)."""
+    import inspect
+
+    from fastnn import ops
+
+    names = ops.ACTIVATIONS[act]
+    assert tuple(inspect.signature(cls).parameters) == names and cls.act == act
+    a, b = np.ones((2, 3), F32), np.ones((3, 2), F32)
+    bad = [("x",) * len(names), (float("nan"),) * len(names)] + {
+        "celu": [(0.0,)], "softplus": [(0.0, 20.0), (-1.0, 20.0)], "hardtanh": [(1.0, -1.0), (1.0, 1.0)]}.get(act, [])
+    for values in bad:
+        with pytest.raises((TypeError, ValueError)) as ours:
+            cls(*values)
+        with pytest.raises(type(ours.value)) as theirs:
+            ops.gemm(a, b, activation=act, activation_params=values)
+        assert str(ours.value).startswith(f"{cls.__name__}: ")
+        assert str(ours.value)[len(cls.__name__) + 2:] == str(theirs.value)[len(f"activation {act!r}: "):]
+        m = cls()
+        before = m.get_config()
+        with pytest.raises(type(ours.value)):
+            for name, v in zip(names, values):
+                setattr(m, name, v)
+        assert m.get_config() == before and m.act_params() == tuple(before["config"].values())
+    m = cls()
+    setattr(m, names[-1], 3.0)
+    assert getattr(m, names[-1]) == 3.0 and m.act_params()[-1] == 3.0
+    np.testing.assert_array_equal(m.forward(a), ops.gemm(a, np.eye(3, dtype=F32), activation=act,
+                                                        activation_params=m.act_params()))

@@ -1,6 +1,7 @@
 """The module protocol: registration and names, modes, gradients, state dicts (round trip,
 strict errors, in-place loading), dtype conversion, repr, config round trip, workspace reuse."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -38,6 +39,115 @@ def test_parameter_holds_data_and_zero_grad():
         nn.Parameter(np.arange(3))
 
 
+def _readonly(shape, dtype=np.float32):
+    a = np.zeros(shape, dtype)
+    a.flags.writeable = False
+    return a
+
+
+DATA_LAYERS = [("Linear", "weight", lambda: nn.Linear(4, 3), (3, 4)), ("Linear", "bias", lambda: nn.Linear(4, 3), (3,)),
+               ("BatchNorm1d", "weight", lambda: nn.BatchNorm1d(4), (4,)),
+               ("LayerNorm", "bias", lambda: nn.LayerNorm(4), (4,)), ("PReLU", "weight", lambda: nn.PReLU(4), (4,))]
+BAD_DATA = {"float64": (TypeError, lambda s: np.zeros(s, F64)), "int64": (TypeError, lambda s: np.zeros(s, np.int64)),
+            "list": (TypeError, lambda s: np.zeros(s).tolist()),
+            "shape": (ValueError, lambda s: np.zeros((5, 5), np.float32)),
+            "flat": (ValueError, lambda s: np.zeros(int(np.prod(s)) + 1, np.float32)),
+            "strided": (ValueError, lambda s: np.zeros(s + (2,), np.float32)[..., 0]),
+            "read-only": (ValueError, _readonly)}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_DATA))
+@pytest.mark.parametrize("layer,param,make,shape", DATA_LAYERS, ids=lambda v: v if isinstance(v, str) else "")
+def test_parameter_data_is_replaced_only_by_an_array_that_fits(backend, layer, param, make, shape, bad):
+    """The kernels need the parameter's exact shape and dtype, C order, writable: anything else
+    is refused when assigned, naming the parameter, on both backends (it was a Cython "Buffer
+    dtype mismatch" natively, and silently broadcast or failed later on NumPy)."""
+    m = make()
+    x = np.ones((2, 4), np.float32) + np.arange(4, dtype=np.float32)
+    before = m.forward(x).copy()
+    p = getattr(m, param)
+    old = p.data
+    exc, value = BAD_DATA[bad]
+    with pytest.raises(exc, match=rf"{layer}\.{param}\.data must be a C-contiguous writable array of shape "
+                                  rf"{re.escape(str(shape))} and dtype float32, got"):
+        p.data = value(shape)
+    assert p.data is old
+    np.testing.assert_array_equal(m.forward(x), before)
+    p.data = new = np.full(shape, 0.5, np.float32)     # one that fits is taken as it is (no copy)
+    assert p.data is new
+    m.double()                                         # Module.to is the way to another dtype
+    assert p.data.dtype == F64 and p.grad.dtype == F64
+    p.data = np.full(shape, 0.5, F64)
+    with pytest.raises(TypeError, match=rf"{layer}\.{param}\.data .* dtype float64, got .*float32"):
+        p.data = new
+
+
+def test_a_layer_parameter_child_or_buffer_is_replaced_only_by_one_that_fits(backend):
+    """As in PyTorch a parameter takes a Parameter or None and a child a Module or None. A layer
+    sizes its kernels from its arguments: a new Parameter or float buffer must keep the shape
+    and dtype (refused when assigned, not as a kernel error later); a custom module (no declared
+    dtype) may resize its own."""
+    lin = nn.Linear(4, 3)
+    x = np.ones((2, 4), np.float32)
+    for bad, exc in ((nn.Parameter(np.zeros((5, 5), np.float32)), ValueError),
+                     (nn.Parameter(np.zeros((3, 4))), TypeError)):
+        with pytest.raises(exc, match=r"Linear\.weight\.data must be a C-contiguous writable array of shape \(3, 4\) "
+                                      r"and dtype float32, got shape"):
+            lin.weight = bad
+    for bad in (np.zeros((3, 4), np.float32), 0.5, nn.ReLU()):
+        with pytest.raises(TypeError, match=r"Linear\.weight is a parameter: assign a Parameter or None, got"):
+            lin.weight = bad
+    lin.weight = w = nn.Parameter(np.ones((3, 4), np.float32))
+    assert lin.weight is w and w._name == "Linear.weight" and lin(x).shape == (2, 3)
+    lin.bias = None                                    # an absent bias is allowed, as in PyTorch
+    np.testing.assert_array_equal(lin(x), np.full((2, 3), 4.0, np.float32))
+    res = nn.Residual(nn.Linear(4, 4))
+    with pytest.raises(TypeError, match=r"Residual\.block is a child module: assign a Module or None, got ndarray"):
+        res.block = np.eye(4, dtype=np.float32)
+    bn = nn.BatchNorm1d(4)
+    for bad, exc in ((np.ones(5, np.float32), ValueError), (np.ones(4), TypeError), (np.ones(4, np.int64), TypeError),
+                     ([1.0] * 4, TypeError), (np.ones(8, np.float32)[::2], ValueError), (_readonly(4), ValueError)):
+        with pytest.raises(exc, match=r"BatchNorm1d\.running_var must be a C-contiguous writable array of "
+                                      r"shape \(4,\)"):
+            bn.running_var = bad
+    bn.running_var = v = np.full(4, 2.0, np.float32)
+    bn.eval()
+    assert bn.running_var is v and bn.forward(x).shape == (2, 4)
+    assert bn.double().running_var.dtype == F64        # Module.to still converts the buffers
+
+    class Growing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(np.ones(2))
+            self.register_buffer("b", np.ones(2))
+
+    g = Growing()
+    g.w, g.b = nn.Parameter(np.ones(5)), np.ones(5)
+    assert g.w.shape == (5,) and g.b.shape == (5,)
+
+
+def test_to_converts_a_parameter_whose_grad_was_set_to_none(backend):
+    lin = nn.Linear(4, 3)
+    lin.weight.grad = None
+    lin.double()
+    assert lin.weight.data.dtype == F64 and lin.weight.grad is None and lin.bias.grad.dtype == F64
+    lin.forward(np.ones((2, 4)))
+    lin.backward(np.ones((2, 3)))
+    assert lin.weight.grad.dtype == F64 and lin.weight.grad.shape == (3, 4)
+
+
+def test_copies_of_a_module_keep_their_parameters(backend):
+    import copy
+    import pickle
+
+    m = _model()
+    x = _x()
+    for twin in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        np.testing.assert_array_equal(twin(x), m(x))
+        with pytest.raises(ValueError, match=r"Linear\.weight\.data must be"):
+            twin[0].weight.data = np.zeros((2, 2), np.float32)
+
+
 # ------------------------------------------------------------------------------ traversal and modes
 
 def test_names_follow_pytorch_dotted_layout():
@@ -68,6 +178,24 @@ def test_custom_module_registers_parameters_and_children():
 
     with pytest.raises(AttributeError, match="super"):
         Broken()
+
+
+@pytest.mark.parametrize("how", ["append itself", "append its parent", "own attribute", "residual block"])
+def test_a_module_cannot_become_its_own_descendant(backend, how):
+    """A cycle would make modules(), parameters(), repr and state_dict recurse forever: it is
+    refused when the child is added, and the module is left as it was."""
+    inner = nn.Sequential(nn.Linear(3, 3, rng=0))
+    outer = nn.Sequential(inner, nn.ReLU())
+    add = {"append itself": lambda: outer.append(outer), "append its parent": lambda: inner.append(outer),
+           "own attribute": lambda: setattr(inner[0], "me", inner[0]),
+           "residual block": lambda: inner.append(nn.Residual(outer))}[how]
+    with pytest.raises(ValueError, match="cannot add a .* that is or contains this .*own descendant"):
+        add()
+    assert len(list(outer.modules())) == 4 and len(list(outer.parameters())) == 2
+    assert list(outer.state_dict()) == ["0.0.weight", "0.0.bias"] and "Sequential" in repr(outer)
+    assert outer(np.ones((2, 3), np.float32)).shape == (2, 3)
+    shared = nn.ReLU()                                 # the same child twice is not a cycle
+    assert len(nn.Sequential(shared, nn.Sequential(shared))) == 2
 
 
 def test_train_eval_recurse_and_return_self():

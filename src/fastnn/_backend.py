@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from ._validate import as_choice
+
 _BACKENDS = {"native": "fastnn._kernels", "numpy": "fastnn.reference"}
 _current = "native"
 _module = None  # the current backend's module, imported on first use
@@ -16,9 +18,7 @@ _module = None  # the current backend's module, imported on first use
 def set_backend(name: str) -> None:
     """Run everything on ``"native"`` (C++) or ``"numpy"`` (the reference / baseline) kernels."""
     global _current, _module
-    if name not in _BACKENDS:
-        raise ValueError(f"backend must be one of {tuple(_BACKENDS)}, got {name!r}")
-    _current, _module = name, None
+    _current, _module = as_choice(name, "backend", _BACKENDS), None
 
 
 def get_backend() -> str:

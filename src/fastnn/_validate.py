@@ -91,6 +91,18 @@ def as_bool(value, name):
     return bool(value)
 
 
+def as_choice(value, name, choices):
+    """One of the strings ``choices`` (a sequence or dict keys). Anything else is refused by type
+    before it is compared: unhashable values (lists, arrays) never reach ``in``."""
+    if isinstance(value, str) and value in choices:
+        return value
+    *head, last = map(repr, choices)
+    options = f"{', '.join(head)} or {last}" if head else last
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be {options}, got {type(value).__name__}")
+    raise ValueError(f"{name} must be {options}, got {value!r}")
+
+
 def same_dtype(name_a, a, name_b, b):
     if a.dtype != b.dtype:
         raise TypeError(f"{name_a} has dtype {a.dtype} but {name_b} has dtype {b.dtype}; dtypes may not be mixed")

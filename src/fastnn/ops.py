@@ -5,24 +5,38 @@ import numpy as np
 
 from ._backend import kernels
 from ._validate import as_bool, as_float, check_array, check_out, same_dtype
+from .reference.activation import ACTIVATIONS as _DEFAULT_PARAMS
 
 __all__ = ["gemm", "ACTIVATIONS"]
 
-# Activation names accepted by the fused epilogue, with the parameters they take.
+# Activation names accepted by the fused epilogue, with the parameters they take (the names
+# of the nn activation modules' arguments; defaults: reference.activation.ACTIVATIONS).
 ACTIVATIONS = {
     "identity": (), "relu": (), "leaky_relu": ("negative_slope",), "sigmoid": (), "tanh": (),
     "gelu": (), "gelu_tanh": (), "elu": ("alpha",), "selu": (), "celu": ("alpha",),
     "softplus": ("beta", "threshold"), "softsign": (), "hardtanh": ("min_val", "max_val"),
     "hardsigmoid": (), "hardsigmoid_linear": (), "silu": (), "mish": (), "maxexp": (),
 }
-# The parameter ranges the activation modules enforce (nn.CELU, nn.Softplus, nn.Hardtanh).
+# Parameter ranges beyond "finite": the one table behind gemm's activation_params and the
+# arguments of nn.CELU, nn.Softplus and nn.Hardtanh (both check through check_activation_params).
 _PARAM_RULES = {
     "celu": (lambda alpha: alpha != 0.0, "alpha must be non-zero"),
     "softplus": (lambda beta, threshold: beta > 0.0, "beta must be > 0"),
     "hardtanh": (lambda lo, hi: hi > lo, "max_val must be greater than min_val"),
 }
-_DEFAULT_PARAMS = {"leaky_relu": (0.01,), "elu": (1.0,), "celu": (1.0,), "softplus": (1.0, 20.0),
-                   "hardtanh": (-1.0, 1.0)}
+
+
+def check_activation_params(act, params, where):
+    """``params`` (a tuple) of the activation ``act`` as finite floats within _PARAM_RULES;
+    errors start with ``where`` and name the parameter."""
+    names = ACTIVATIONS[act]
+    if len(params) != len(names):
+        raise ValueError(f"{where}takes {len(names)} parameters {names}, got {params}")
+    values = tuple(as_float(p, where + n) for n, p in zip(names, params))
+    rule = _PARAM_RULES.get(act)
+    if rule is not None and not rule[0](*values):
+        raise ValueError(f"{where}{rule[1]}, got {dict(zip(names, values))}")
+    return values
 
 
 _RESOLVED = {}  # (activation, params) -> validated result, for the common repeated calls
@@ -54,16 +68,14 @@ def _resolve_activation(activation, params):
         name = "silu"
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-    expected = ACTIVATIONS[name]
     if params is None:
-        params = _DEFAULT_PARAMS.get(name, ())
-    params = tuple(as_float(p, f"{name} parameter {expected[i] if i < len(expected) else i}") for i, p in enumerate(params))
-    if len(params) != len(expected):
-        raise ValueError(f"activation {name!r} takes parameters {expected}, got {params}")
-    rule = _PARAM_RULES.get(name)
-    if rule is not None and not rule[0](*params):
-        raise ValueError(f"activation {name!r}: {rule[1]}, got {dict(zip(expected, params))}")
-    return name, params
+        return name, _DEFAULT_PARAMS[name]
+    try:
+        params = tuple(params)
+    except TypeError:                                  # a number, a 0-d array: not iterable
+        raise TypeError("activation_params must be a sequence of numbers or None, "
+                        f"got {type(params).__name__}") from None
+    return name, check_activation_params(name, params, f"activation {name!r}: ")
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, bias=None,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import kernels
-from .._validate import as_float, as_int
+from .._validate import as_choice, as_float, as_int
+from ..ops import ACTIVATIONS, check_activation_params
 from .module import Module, Parameter, Stochastic, check_grad, check_input, dtype_repr, float_dtype
 
 __all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU",
@@ -98,37 +99,48 @@ class MaxExp(Elementwise):
     act = "maxexp"
 
 
-class LeakyReLU(Elementwise):
+class _Parametrised(Elementwise):
+    """An activation whose kernel parameters are its constructor arguments and attributes, named
+    as in ops.ACTIVATIONS[act]. Setting them (at construction or later) checks them all through
+    ops.check_activation_params, the rule table of ops.gemm's epilogue too, and keeps the tuple
+    act_params() returns on every forward."""
+
+    def _set_params(self, *values):
+        self._params = check_activation_params(self.act, values, f"{type(self).__name__}: ")
+
+    def act_params(self):
+        return self._params
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in self._config().items())
+
+    def _config(self):
+        return dict(zip(ACTIVATIONS[self.act], self._params))
+
+
+def _kernel_param(i):
+    """The i-th kernel parameter of a _Parametrised module as an attribute, re-checked when set."""
+    def set_param(self, value):
+        self._set_params(*self._params[:i], value, *self._params[i + 1:])
+    return property(lambda self: self._params[i], set_param)
+
+
+class LeakyReLU(_Parametrised):
     """x if x > 0 else negative_slope·x."""
     act = "leaky_relu"
+    negative_slope = _kernel_param(0)
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = as_float(negative_slope, "negative_slope")
-
-    def act_params(self):
-        return (self.negative_slope,)
-
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
-
-    def _config(self):
-        return {"negative_slope": self.negative_slope}
+        self._set_params(negative_slope)
 
 
-class _AlphaUnit(Elementwise):
+class _AlphaUnit(_Parametrised):
+    alpha = _kernel_param(0)
+
     def __init__(self, alpha=1.0):
         super().__init__()
-        self.alpha = as_float(alpha, "alpha")
-
-    def act_params(self):
-        return (self.alpha,)
-
-    def extra_repr(self):
-        return f"alpha={self.alpha}"
-
-    def _config(self):
-        return {"alpha": self.alpha}
+        self._set_params(alpha)
 
 
 class ELU(_AlphaUnit):
@@ -140,50 +152,25 @@ class CELU(_AlphaUnit):
     """x if x > 0 else α·(e^(x/α) − 1); α ≠ 0."""
     act = "celu"
 
-    def __init__(self, alpha=1.0):
-        super().__init__(alpha)
-        if self.alpha == 0:
-            raise ValueError("CELU: alpha must be non-zero (x/α)")
 
-
-class Softplus(Elementwise):
+class Softplus(_Parametrised):
     """log(1 + e^(βx))/β, or x where βx > threshold; β > 0."""
     act = "softplus"
+    beta, threshold = _kernel_param(0), _kernel_param(1)
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
-        self.beta = as_float(beta, "beta", low=0.0, low_inclusive=False)
-        self.threshold = as_float(threshold, "threshold")
-
-    def act_params(self):
-        return (self.beta, self.threshold)
-
-    def extra_repr(self):
-        return f"beta={self.beta}, threshold={self.threshold}"
-
-    def _config(self):
-        return {"beta": self.beta, "threshold": self.threshold}
+        self._set_params(beta, threshold)
 
 
-class Hardtanh(Elementwise):
-    """clamp(x, min_val, max_val)."""
+class Hardtanh(_Parametrised):
+    """clamp(x, min_val, max_val); min_val < max_val."""
     act = "hardtanh"
+    min_val, max_val = _kernel_param(0), _kernel_param(1)
 
     def __init__(self, min_val=-1.0, max_val=1.0):
         super().__init__()
-        self.min_val = as_float(min_val, "min_val")
-        self.max_val = as_float(max_val, "max_val")
-        if self.max_val <= self.min_val:
-            raise ValueError(f"Hardtanh: max_val ({self.max_val}) must be greater than min_val ({self.min_val})")
-
-    def act_params(self):
-        return (self.min_val, self.max_val)
-
-    def extra_repr(self):
-        return f"min_val={self.min_val}, max_val={self.max_val}"
-
-    def _config(self):
-        return {"min_val": self.min_val, "max_val": self.max_val}
+        self._set_params(min_val, max_val)
 
 
 class Hardsigmoid(Elementwise):
@@ -193,9 +180,7 @@ class Hardsigmoid(Elementwise):
 
     def __init__(self, mode="pytorch"):
         super().__init__()
-        if mode not in self._MODES:
-            raise ValueError(f"Hardsigmoid: mode must be 'pytorch' or 'linear', got {mode!r}")
-        self.mode = mode
+        self.mode = as_choice(mode, "Hardsigmoid: mode", self._MODES)
         self.act = self._MODES[mode]
 
     def extra_repr(self):
@@ -210,9 +195,7 @@ class GELU(Elementwise):
 
     def __init__(self, approximate="none"):
         super().__init__()
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
-        self.approximate = approximate
+        self.approximate = as_choice(approximate, "GELU: approximate", ("none", "tanh"))
         self.act = "gelu" if approximate == "none" else "gelu_tanh"
 
     def extra_repr(self):
@@ -227,29 +210,34 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, dtype=np.float32):
         super().__init__()
-        self.num_parameters = as_int(num_parameters, "num_parameters", low=1)
+        n = as_int(num_parameters, "num_parameters", low=1)
         self._dtype = float_dtype(dtype)
-        self.weight = Parameter(np.full(self.num_parameters, as_float(init, "init"), self._dtype))
+        self.weight = Parameter(np.full(n, as_float(init, "init"), self._dtype))
+
+    # The weight's length: it cannot change (Parameter.data and Module keep the shape), so the
+    # width the forward checks and the weight it broadcasts never disagree.
+    num_parameters = property(lambda self: self.weight.data.shape[0], doc="number of slopes: 1 or the features")
 
     def forward(self, x):
-        n = self.num_parameters
-        x = check_input(self, x, None if n == 1 else n, lambda: f"PReLU has {n} slopes, so inputs")
         w = self.weight.data                          # (1,) or (F,): broadcasts over the batch
+        n = w.shape[0]
+        x = check_input(self, x, None if n == 1 else n, lambda: f"num_parameters is {n}, so inputs")
         y = self._workspace("y", x.shape, x.dtype)
         np.multiply(x, w, out=y)
         np.copyto(y, x, where=x > 0)
-        self._ctx = (x, y)
+        self._ctx = (x, y, w)
         return y
 
     def backward(self, grad_output):
-        x, y = self._saved()
+        x, y, w = self._saved()
         g = check_grad(self, grad_output, y)
         pos = x > 0
         if self.weight.requires_grad:
             gw = np.where(pos, 0, g * x).sum(axis=0)  # (F,)
-            self.weight.grad += gw.sum(keepdims=True) if self.num_parameters == 1 else gw
+            acc = self.weight._checked_grad("PReLU.weight")   # checked: .grad may have been replaced
+            acc += gw.sum(keepdims=True) if w.shape[0] == 1 else gw
         gx = self._workspace("gx", x.shape, x.dtype)
-        np.multiply(g, self.weight.data, out=gx)
+        np.multiply(g, w, out=gx)
         np.copyto(gx, g, where=pos)
         return gx
 

@@ -10,7 +10,7 @@ training and multiplies by (1−p) in eval. p = 0 is an exact identity, p = 1 gi
 from __future__ import annotations
 
 from .._backend import kernels
-from .._validate import as_float
+from .._validate import as_choice, as_float
 from .linear import Linear
 from .module import Module, Stochastic, check_grad, check_input
 
@@ -31,9 +31,7 @@ class Dropout(Stochastic, Module):
 
     def __init__(self, p=0.5, mode="inverted", seed=None):
         super().__init__()
-        if mode not in ("inverted", "classic"):
-            raise ValueError(f"Dropout: mode must be 'inverted' or 'classic', got {mode!r}")
-        self.mode = mode
+        self.mode = as_choice(mode, "Dropout: mode", ("inverted", "classic"))
         self.p = p
         self._init_random(seed)
 

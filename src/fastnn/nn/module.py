@@ -10,7 +10,9 @@ gradients. Layers keep their outputs and gradients in a per-module workspace key
 returns stays valid until that module's next forward (outputs) or backward (gradients).
 Copy what must outlive that, and use a module instance once per chain. Inputs kept for
 backward are referenced, not copied: do not modify them in between. Non-contiguous
-inputs are copied to C order (np.ascontiguousarray), not rejected. Architecture travels
+inputs are copied to C order (np.ascontiguousarray), not rejected. Parameters, children and
+buffers are checked when assigned, never per step: a layer's arrays keep their shape and dtype
+(Module.to converts), and no module may become its own descendant. Architecture travels
 as JSON-able configs (class name + constructor arguments, children nested); from_config
 looks classes up in a registry filled by subclassing, never imports by name, never pickles.
 """
@@ -54,41 +56,80 @@ def _describe(a):
     return f"shape {a.shape}, dtype {a.dtype}, {layout}" + ("" if a.flags.writeable else ", read-only")
 
 
+_set_slot = object.__setattr__                        # a write past Parameter.__setattr__'s check
+
+
+def _misfit(a, like):
+    """None when ``a`` is a C-contiguous writable ndarray of like's shape and dtype; else the
+    error class: TypeError for a non-array or another dtype, ValueError for shape or layout."""
+    if not isinstance(a, np.ndarray) or a.dtype != like.dtype:
+        return TypeError
+    if a.shape != like.shape or not a.flags.c_contiguous or not a.flags.writeable:
+        return ValueError
+    return None
+
+
+def _misfit_message(what, like, got):
+    return (f"{what} must be a C-contiguous writable array of shape {like.shape} and dtype {like.dtype}, "
+            f"got {_describe(got)}")
+
+
 class Parameter:
     """A learnable array ``data`` and its gradient ``grad`` (same shape and dtype, starts at 0).
+
+    ``data`` keeps its shape and dtype: the owning layer's kernels are sized for them, so an
+    assigned array must match (C-contiguous and writable too: optimizers update it in place);
+    ``Module.to`` changes the dtype, a new Parameter another shape. The check runs on
+    assignment (``__setattr__``), so reading ``data`` stays a plain slot load; the flag written
+    every step (``_stale``) is a one-element list, so no step goes through ``__setattr__``.
 
     ``zero_grad_()`` zeroes the gradient lazily: the array is only filled with 0 when
     someone reads ``grad``, and a layer whose backward overwrites the whole gradient
     (Linear's weight: a GEMM with beta = 0 instead of 1) takes it through
     ``_grad_to_accumulate()`` and skips the fill. Readers always see the zeros."""
 
-    __slots__ = ("data", "_grad", "_grad_stale", "requires_grad", "_fits")
+    __slots__ = ("data", "_grad", "_stale", "requires_grad", "_fits", "_name")
 
     def __init__(self, data, requires_grad=True):
         data = np.ascontiguousarray(data)
         if data.dtype not in FLOAT_DTYPES:
             raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
-        self.data = data
+        _set_slot(self, "data", data)
         self._grad = np.zeros_like(data)
-        self._grad_stale = False                      # True: _grad holds old values that read as 0
+        self._stale = [False]                         # [True]: _grad holds old values that read as 0
         self._fits = (None, None)                     # the (grad, data) pair last checked to fit
         self.requires_grad = bool(requires_grad)
+        self._name = "Parameter"                      # "Linear.weight" once a module registers it
+
+    def __setattr__(self, name, value):
+        if name == "data" and hasattr(self, "data"):  # (copy and unpickling fill an empty Parameter)
+            error = _misfit(value, self.data)
+            if error is not None:
+                other_dtype = error is TypeError and isinstance(value, np.ndarray)
+                raise error(_misfit_message(f"{self._name}.data", self.data, value)
+                            + ("; Module.to converts a model's dtype" if other_dtype else ""))
+        _set_slot(self, name, value)
 
     @property
     def grad(self):
-        if self._grad_stale:
-            self._grad_stale = False
+        if self._stale[0]:
+            self._stale[0] = False
             self._grad.fill(0)
         return self._grad
 
     @grad.setter
     def grad(self, value):
         self._grad = value
-        self._grad_stale = False
+        self._stale[0] = False
 
     def zero_grad_(self):
         """grad ← 0 in place (deferred until the gradient is next read or accumulated into)."""
-        self._grad_stale = self._grad is not None
+        self._stale[0] = self._grad is not None
+
+    def _astype(self, dtype):
+        """data and grad converted to ``dtype``: the one way a parameter's dtype changes (Module.to)."""
+        _set_slot(self, "data", self.data.astype(dtype))
+        self.grad = None if self._grad is None else self.grad.astype(dtype)
 
     def _check_grad_fits(self, g, owner):
         """g, after checking it fits data (a user may have replaced .grad): a C-contiguous
@@ -97,10 +138,8 @@ class Parameter:
         shapes again on every call, so an array reshaped in place later is still refused."""
         if g is self._fits[0] and self.data is self._fits[1]:
             return g
-        if (not isinstance(g, np.ndarray) or g.shape != self.data.shape or g.dtype != self.data.dtype
-                or not g.flags.c_contiguous or not g.flags.writeable):
-            raise ValueError(f"{owner}.grad must be a C-contiguous writable array of shape {self.data.shape} "
-                             f"and dtype {self.data.dtype}, got {_describe(g)}")
+        if _misfit(g, self.data) is not None:
+            raise ValueError(_misfit_message(f"{owner}.grad", self.data, g))
         self._fits = (g, self.data)
         return g
 
@@ -120,8 +159,8 @@ class Parameter:
             self._grad = np.zeros_like(self.data)
             return self._grad, 0.0
         g = self._check_grad_fits(self._grad, owner)
-        if self._grad_stale:
-            self._grad_stale = False
+        if self._stale[0]:
+            self._stale[0] = False
             return g, 0.0
         return g, 1.0
 
@@ -157,15 +196,42 @@ class Module:
         if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
         if isinstance(value, (Parameter, Module)) or name in d["_parameters"] or name in d["_modules"]:
+            self._check_assignment(name, value)
             d["_parameters"].pop(name, None)
             d["_modules"].pop(name, None)
             if isinstance(value, Parameter):
                 d["_parameters"][name] = value
+                value._name = f"{type(self).__name__}.{name}"
             elif isinstance(value, Module):
                 d["_modules"][name] = value
         elif name in d["_buffers"]:
+            self._check_assignment(name, value)
             d["_buffers"][name] = value
         object.__setattr__(self, name, value)
+
+    def _check_assignment(self, name, value):
+        """Refuse, when assigned, what a registered parameter, child or buffer cannot hold. As in
+        PyTorch a parameter takes a Parameter or None, a child a Module or None (or a Parameter);
+        no module may contain itself (traversals would never end); and a layer that declares
+        its dtype sizes its kernels from its arguments, so its parameters and float buffers keep
+        their shape and dtype (a custom module may resize its own)."""
+        owner, got = f"{type(self).__name__}.{name}", type(value).__name__
+        params = self._parameters
+        if name in params and not (value is None or isinstance(value, Parameter)):
+            raise TypeError(f"{owner} is a parameter: assign a Parameter or None, got {got}")
+        if name in self._modules and not (value is None or isinstance(value, (Module, Parameter))):
+            raise TypeError(f"{owner} is a child module: assign a Module or None, got {got}")
+        if isinstance(value, Module) and any(m is self for m in value.modules()):
+            raise ValueError(f"{owner}: cannot add a {got} that is or contains this {type(self).__name__} "
+                             f"(a module cannot be its own descendant)")
+        old = params[name] if name in params else self._buffers.get(name)
+        if self._dtype is None or old is None or value is None:
+            return
+        if isinstance(old, Parameter):
+            owner, old, value = owner + ".data", old.data, value.data
+        error = _misfit(value, old) if isinstance(old, np.ndarray) and old.dtype.kind == "f" else None
+        if error is not None:
+            raise error(_misfit_message(owner, old, value))
 
     def register_buffer(self, name, array):
         """A named non-learnable array saved in state_dict (None: registered but absent)."""
@@ -318,10 +384,10 @@ class Module:
         for m in self.modules():
             for p in m._parameters.values():
                 if p.data.dtype != dt:
-                    p.data, p.grad = p.data.astype(dt), p.grad.astype(dt)
+                    p._astype(dt)
             for name, b in list(m._buffers.items()):
                 if b is not None and b.dtype.kind == "f" and b.dtype != dt:
-                    setattr(m, name, b.astype(dt))
+                    m.register_buffer(name, b.astype(dt))     # (setattr keeps a layer's dtype)
             if m._dtype is not None:
                 m._dtype = dt
             m._workspace_arrays.clear()
@@ -350,7 +416,7 @@ class Module:
     def __repr__(self):
         text = self._repr_tree()
         if self._modules or self._parameters:
-            text += f"\nTotal parameters: {self.num_parameters():,}"
+            text += f"\nTotal parameters: {Module.num_parameters(self):,}"   # (PReLU's is its slope count)
         return text
 
     def _config(self):

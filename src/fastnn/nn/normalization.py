@@ -24,7 +24,8 @@ def _grads(p, owner):
     return p._checked_grad(owner) if p is not None and p.requires_grad else None
 
 
-_INT64 = np.dtype(np.int64)                           # builtin dtypes are singletons: checked with `is`
+_INT64 = np.dtype(np.int64)                           # builtin dtypes are singletons (`is` first) but
+                                                      # unpickled arrays carry equal copies
 _COUNT_MAX = np.iinfo(np.int64).max
 
 
@@ -70,7 +71,8 @@ class BatchNorm1d(Module):
             m = 0.0
             if running:
                 count = self.num_batches_tracked                  # 0-d int64, updated in place
-                if type(count) is not np.ndarray or count.shape != () or count.dtype is not _INT64:
+                if (type(count) is not np.ndarray or count.shape != ()
+                        or (count.dtype is not _INT64 and count.dtype != _INT64)):
                     raise ValueError(f"BatchNorm1d.num_batches_tracked must be a 0-d int64 array holding a "
                                      f"count >= 0, got {count!r}")
                 n = int(count) + 1                                # (Python ints: no ufunc per check)
@@ -126,7 +128,8 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=np.float32):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        shape = normalized_shape.tolist() if isinstance(normalized_shape, np.ndarray) else normalized_shape
+        shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)      # as_int refuses the rest
         if len(shape) != 1:
             raise ValueError(f"LayerNorm normalises the last dimension only: normalized_shape must be an int "
                              f"or a 1-tuple, got {normalized_shape!r}")

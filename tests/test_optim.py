@@ -339,6 +339,12 @@ def test_replaced_parameter_is_detected():
         opt.step()
 
 
+def per_parameter_path(opt):
+    """Make ``opt`` take the base class's one ``_update`` per parameter (the reference path)."""
+    opt._prepare_group = lambda k, i, g: optim.Optimizer._prepare_group(opt, k, i, g)
+    opt._apply_group = lambda k, g, rows: optim.Optimizer._apply_group(opt, k, g, rows)
+
+
 def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
     """Adam updates all parameters in one cached multi-tensor call: replacing a grad or data
     array, freezing a parameter, editing the group list, switching amsgrad or the backend,
@@ -348,7 +354,7 @@ def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
         ps = [Param(rng_p.normal(size=s)) for s in [(3, 4), (5,), (2, 2)]]
         opt = optim.Adam(ps, lr=0.05, weight_decay=0.01)
         if per_parameter:                               # the reference path: one _update per parameter
-            opt._update_group = lambda k, i, g: optim.Optimizer._update_group(opt, k, i, g)
+            per_parameter_path(opt)
         extra = Param(rng_p.normal(size=(4,)))
         for step in range(14):
             for p in ps + [extra]:
@@ -587,7 +593,7 @@ def test_state_buffer_not_updatable_in_place_is_rejected(name, key, per_paramete
     a, b = Param(np.ones(3)), Param(np.ones((2, 3)))
     opt = getattr(optim, name)([a, b], lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
     if per_parameter:
-        opt._update_group = lambda k, i, g: optim.Optimizer._update_group(opt, k, i, g)
+        per_parameter_path(opt)
     a.grad[...], b.grad[...] = 1.0, 1.0
     opt.step()
     buf = opt.state[b][key]
@@ -603,8 +609,7 @@ def test_state_buffer_not_updatable_in_place_is_rejected(name, key, per_paramete
         opt.step()
     np.testing.assert_array_equal(b.data, data[1])
     assert opt.state_dict()["state"][1].get("step") == before["state"][1].get("step")
-    if not per_parameter and name == "Adam":               # multi-tensor: validated before anything runs
-        np.testing.assert_array_equal(a.data, data[0])
+    np.testing.assert_array_equal(a.data, data[0])         # every path checks all before updating any
 
 
 @pytest.mark.parametrize("value,exc,match", [
@@ -651,3 +656,26 @@ def test_hyper_parameters_are_checked_again_only_when_replaced():
     opt.param_groups[0]["momentum"] = 0.0                  # a combination check: nesterov needs momentum
     with pytest.raises(ValueError, match=r"param_groups\[0\]: Nesterov momentum requires a momentum"):
         opt.step()
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW"])
+@pytest.mark.parametrize("per_parameter", [False, True])
+def test_a_refused_parameter_in_a_later_group_leaves_every_group_unchanged(name, per_parameter):
+    """step checks every group's gradients and state before it updates any parameter, so a
+    refused one (here a float32 grad on float64 data, in the second group) changes nothing."""
+    a, b, c = Param(np.ones(3)), Param(np.ones((2, 3))), Param(np.ones(4))
+    extra = {"momentum": 0.9} if name == "SGD" else {}
+    opt = getattr(optim, name)([{"params": [a, b]}, {"params": [c], "lr": 0.5}], lr=0.1, **extra)
+    if per_parameter:
+        per_parameter_path(opt)
+    for p in (a, b, c):
+        p.grad[...] = 1.0
+    opt.step()
+    before = opt.state_dict()
+    data = [p.data.copy() for p in (a, b, c)]
+    c.grad = np.ones(4, np.float32)
+    with pytest.raises(TypeError, match=r"parameter 2 \(param_groups\[1\]\): grad has dtype float32"):
+        opt.step()
+    for p, d in zip((a, b, c), data):
+        np.testing.assert_array_equal(p.data, d)
+    assert repr(opt.state_dict()) == repr(before)

@@ -18,6 +18,9 @@ class Adadelta(Optimizer):
         check_real(group, "eps", "epsilon value", low=0.0)
         check_real(group, "weight_decay", "weight_decay value", low=0.0)
 
+    def _state_keys(self, group):
+        return ("square_avg", "acc_delta")
+
     def _update(self, k, param, grad, state, group):
         bufs = state_buffer(state, "square_avg", param), state_buffer(state, "acc_delta", param)
         state["step"] = state.get("step", 0) + 1              # after the buffers' checks

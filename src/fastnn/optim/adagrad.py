@@ -21,6 +21,9 @@ class Adagrad(Optimizer):
         check_real(group, "initial_accumulator_value", "initial_accumulator_value value", low=0.0)
         check_real(group, "eps", "epsilon value", low=0.0)
 
+    def _state_keys(self, group):
+        return ("sum",)
+
     def _update(self, k, param, grad, state, group):
         state_sum = state_buffer(state, "sum", param, group["initial_accumulator_value"])
         t = state["step"] = state.get("step", 0) + 1          # after the buffer's check

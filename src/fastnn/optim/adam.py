@@ -32,10 +32,15 @@ class Adam(Optimizer):
         check_real(group, "weight_decay", "weight_decay value", low=0.0)
         check_bool(group, "amsgrad")
 
-    def _update_group(self, k, index, group):
+    def _state_keys(self, group):
+        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if group["amsgrad"] else None)
+
+    def _prepare_group(self, k, index, group):
+        return self._group_tensors(k, index, group, self._state_keys(group))
+
+    def _apply_group(self, k, group, prepared):
         """All parameters of the group in one multi-tensor kernel call (same formula as _update)."""
-        keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if group["amsgrad"] else None)
-        tensors, states = self._group_tensors(k, index, group, keys)
+        tensors, states = prepared
         if not states:
             return
         beta1, beta2 = group["betas"]

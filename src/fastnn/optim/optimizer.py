@@ -195,10 +195,18 @@ class Optimizer:
         """One fused kernel call updating ``param`` (ndarray) in place from ``grad`` and ``state``."""
         raise NotImplementedError
 
-    def _update_group(self, k, index, group):
-        """Update every parameter of ``group`` (the ``index``-th) that has a gradient. The default
-        is one ``_update`` per parameter; a rule with a multi-tensor kernel overrides it
-        and uses ``_group_tensors``."""
+    def _state_keys(self, group):
+        """The state buffers ``_update`` keeps for a parameter of ``group``; the step checks the
+        ones that already exist before it updates anything."""
+        return ()
+
+    def _prepare_group(self, k, index, group):
+        """What ``_apply_group`` needs to update the ``index``-th group, with everything that can
+        be refused (gradients, state records and buffers) checked: step prepares every group
+        before it applies any, so a refused parameter leaves all of them as they were. The
+        default is [(data, grad, state)] for ``_update``; a rule with a multi-tensor kernel
+        overrides both and uses ``_group_tensors``."""
+        rows, keys = [], self._state_keys(group)
         for i, p in enumerate(group["params"]):
             grad = p.grad
             if grad is None or getattr(p, "requires_grad", True) is False:
@@ -206,9 +214,18 @@ class Optimizer:
             data = p.data
             try:
                 _check_grad(data, grad)
-                self._update(k, data, grad, self._state_of(p), group)
+                state = self._state_of(p)
+                for key in keys:
+                    if state.get(key) is not None:
+                        state_buffer(state, key, data)
             except (TypeError, ValueError) as e:
                 raise _prefixed(e, self._param_name(index, i)) from None
+            rows.append((data, grad, state))
+        return rows
+
+    def _apply_group(self, k, group, rows):
+        for data, grad, state in rows:
+            self._update(k, data, grad, state, group)
 
     def _state_of(self, p):
         """p's state record, created empty at its first step (as in PyTorch)."""
@@ -326,8 +343,9 @@ class Optimizer:
         k = kernels()
         for index, group in enumerate(self.param_groups):
             self._recheck_group(index, group)
-        for index, group in enumerate(self.param_groups):
-            self._update_group(k, index, group)
+        prepared = [self._prepare_group(k, index, group) for index, group in enumerate(self.param_groups)]
+        for group, plan in zip(self.param_groups, prepared):
+            self._apply_group(k, group, plan)
         return loss
 
     def zero_grad(self, set_to_none=False):

@@ -22,6 +22,10 @@ class RMSprop(Optimizer):
         check_real(group, "momentum", "momentum value", low=0.0)
         check_bool(group, "centered")
 
+    def _state_keys(self, group):
+        return (("square_avg",) + (("grad_avg",) if group["centered"] else ())
+                + (("momentum_buffer",) if group["momentum"] > 0 else ()))
+
     def _update(self, k, param, grad, state, group):
         bufs = (state_buffer(state, "square_avg", param),
                 state_buffer(state, "grad_avg", param) if group["centered"] else None,

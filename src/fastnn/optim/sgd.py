@@ -25,6 +25,9 @@ class SGD(Optimizer):
         if check_bool(group, "nesterov") and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
+    def _state_keys(self, group):
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
     def _update(self, k, param, grad, state, group):
         buf, first = None, False
         if group["momentum"] != 0:

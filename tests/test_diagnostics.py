@@ -95,3 +95,24 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(ImportError, match=r'pip install "fastnn\[plot\]"'):
         plot_history({"loss": [1.0, 0.5]}, tmp_path / "h.png")
+
+
+def test_plot_and_table_arguments_are_checked_by_name(tmp_path):
+    X = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    png = str(tmp_path / "p.png")
+    for call, exc, match in [
+            (lambda: plot_activation_histograms(nn.Sequential(), X, png), ValueError, "empty Sequential"),
+            (lambda: plot_activation_histograms(model, X, None), TypeError, "path must be"),
+            (lambda: plot_activation_histograms(model, X, png, bins=True), TypeError, "bins"),
+            (lambda: plot_activation_histograms(model, X, png, bins=0), ValueError, "bins"),
+            (lambda: activation_stats(model, X, training="x"), TypeError, "training must be a bool"),
+            (lambda: plot_history({"loss": [1.0, 2.0], "val_loss": [1.0]}, png), ValueError, "val_loss"),
+            (lambda: plot_history({"loss": [1.0], "accuracy": None}, png), TypeError, "accuracy"),
+            (lambda: plot_history({"loss": "abc"}, png), TypeError, "loss"),
+            (lambda: plot_history({"loss": [1.0]}, 3), TypeError, "path must be"),
+            (lambda: format_table(None), TypeError, "rows must be"),
+            (lambda: format_table([{"a": 1}], columns=3), TypeError, "columns must be")]:
+        with pytest.raises(exc, match=match):
+            call()
+    assert plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, png) == png

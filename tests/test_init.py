@@ -396,3 +396,14 @@ def test_formulas_match_torch(name, kw, shape):
         small = flat @ flat.T if flat.shape[0] <= flat.shape[1] else flat.T @ flat
         tsmall = tflat @ tflat.T if tflat.shape[0] <= tflat.shape[1] else tflat.T @ tflat
         np.testing.assert_allclose(small, tsmall, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_uniform_ranges_wider_than_the_largest_float(dtype):
+    a = np.empty((50, 40), dtype)
+    with np.errstate(over="ignore"):
+        init.uniform_(a, -1e308, 1e308, rng=0)
+        b = np.empty((3, 4))
+        init.xavier_uniform_(b, gain=1e308, rng=0)
+    assert np.isfinite(a).all() and a.min() < 0 < a.max()
+    assert np.isfinite(b).all() and abs(b).max() <= 1e308

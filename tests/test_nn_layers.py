@@ -881,3 +881,62 @@ def test_activation_modules_and_gemm_check_parameters_by_one_table(backend, cls,
     assert getattr(m, names[-1]) == 3.0 and m.act_params()[-1] == 3.0
     np.testing.assert_array_equal(m.forward(a), ops.gemm(a, np.eye(3, dtype=F32), activation=act,
                                                         activation_params=m.act_params()))
+
+
+def test_maxout_linear_replacement_is_checked_when_assigned():
+    m = nn.Maxout(3, 4, 2)
+    with pytest.raises(ValueError, match=r"Maxout.linear must map 3 to 8.*\(5, 3\)"):
+        m.linear = nn.Linear(3, 5)
+    with pytest.raises(TypeError, match="Maxout.linear must be a Linear, got ReLU"):
+        m.linear = nn.ReLU()
+    with pytest.raises(ValueError, match="no activation"):
+        m.linear = nn.Linear(3, 8, activation="relu")
+    m.linear = nn.Linear(3, 8, dtype=F64)             # the right size: accepted, dtype follows
+    assert m(np.ones((2, 3))).shape == (2, 4)
+
+
+@pytest.mark.parametrize("make, name", [(lambda: nn.PReLU(), "weight"), (lambda: nn.Linear(2, 3), "weight"),
+                                        (lambda: nn.Maxout(2, 3, 2), "linear"),
+                                        (lambda: nn.DropConnect(nn.Linear(2, 3)), "linear")])
+def test_required_parameters_and_children_refuse_none(make, name):
+    m = make()
+    before = getattr(m, name)
+    with pytest.raises(TypeError, match=f"{type(m).__name__}.{name} cannot be None"):
+        setattr(m, name, None)
+    assert getattr(m, name) is before
+
+
+def test_linear_bias_may_be_removed_and_given_back_with_its_shape(backend):
+    lin = nn.Linear(2, 3)
+    lin.bias = None
+    assert lin(np.ones((1, 2), F32)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"Linear.bias.data .*shape \(3,\).*got shape \(5,\)"):
+        lin.bias = nn.Parameter(np.zeros(5, F32))
+    with pytest.raises(TypeError, match="dtype float32"):
+        lin.bias = nn.Parameter(np.zeros(3, F64))
+    lin.bias = nn.Parameter(np.ones(3, F32))
+    np.testing.assert_allclose(lin(np.zeros((1, 2), F32)), [[1, 1, 1]])
+    with pytest.raises(TypeError, match="DropConnect.linear must be a Linear"):
+        nn.DropConnect(lin).linear = nn.ReLU()
+
+
+def test_mode_attributes_are_checked_and_take_effect_when_set(backend):
+    x = np.array([[1.0, -2.0]], F64)
+    g = nn.GELU()
+    seq = nn.Sequential(nn.Linear(2, 2, dtype=F64), g)    # fused into the Linear's epilogue
+    g.approximate = "tanh"
+    np.testing.assert_allclose(g(x), A.act_forward(x, "gelu_tanh"), rtol=1e-12)
+    np.testing.assert_allclose(seq(x), nn.Sequential(seq[0], nn.GELU("tanh"))(x), rtol=1e-12)
+    assert g.get_config()["config"] == {"approximate": "tanh"}
+    h = nn.Hardsigmoid()
+    h.mode = "linear"
+    np.testing.assert_allclose(h(x), [[0.7, 0.1]], rtol=1e-12)
+    d = nn.Dropout(0.25, seed=0).eval()
+    d.mode = "classic"
+    np.testing.assert_allclose(d(x), 0.75 * x)
+    for m, name, bad, err in [(g, "approximate", "fast", ValueError), (g, "approximate", None, TypeError),
+                              (h, "mode", "keras", ValueError), (d, "mode", ["classic"], TypeError)]:
+        before = getattr(m, name)
+        with pytest.raises(err, match=name):
+            setattr(m, name, bad)
+        assert getattr(m, name) == before

@@ -470,3 +470,48 @@ def test_sequential_backward_without_input_grad(backend):
         grads.append([p.grad.copy() for p in model.parameters()])
     for a, b in zip(*grads):
         np.testing.assert_array_equal(a, b)
+
+
+def test_state_dict_loading_modes_and_dtype_refuse_odd_values():
+    m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    for sd in (None, [], "0.weight"):
+        with pytest.raises(TypeError, match="state_dict must be a mapping"):
+            m.load_state_dict(sd, strict=False)
+    with pytest.raises(TypeError, match="strict must be a bool"):
+        m.load_state_dict(m.state_dict(), strict="x")
+    for mode in ("x", None, 1, np.array([1, 0])):
+        with pytest.raises(TypeError, match="mode must be a bool"):
+            m.train(mode)
+    assert m.training and m.train(np.bool_(False)).training is False
+    with pytest.raises(TypeError, match="got None"):
+        m.to(None)
+    with pytest.raises(TypeError, match="got None"):
+        nn.Linear(2, 3, dtype=None)
+    with pytest.raises(TypeError, match="bias must be a bool"):
+        nn.Linear(2, 3, bias="no")
+
+
+def test_from_config_refuses_malformed_configs_by_name():
+    cfg = {"class": "ReLU", "config": {}}
+    for _ in range(5000):
+        cfg = {"class": "Sequential", "config": {"modules": [cfg]}}
+    for bad, exc, match in [({"class": ["Linear"], "config": {}}, TypeError, "'class' must be a class name"),
+                            ({"class": "Linear", "config": None}, TypeError, "must be a dict of constructor"),
+                            ({"class": "Sequential", "config": {}}, TypeError, "Sequential config"),
+                            ({"class": "Sequential", "config": {"modules": None}}, TypeError, "Sequential config"),
+                            (cfg, ValueError, "nested more than")]:
+        with pytest.raises(exc, match=match):
+            from_config(bad)
+
+
+def test_sequential_indexing_and_replaced_children():
+    x = -5 * np.ones((1, 2), np.float32)
+    s = nn.Sequential(nn.Linear(2, 2, rng=0), nn.ReLU())
+    s(x)                                               # builds the Linear + ReLU fusion plan
+    s.__setattr__("1", nn.Tanh())                      # a child replaced: the plan must follow
+    np.testing.assert_allclose(s(x), np.tanh(s[0](x)), rtol=1e-6)
+    for index, exc in [(2, IndexError), (-3, IndexError), ("0", TypeError), (1.0, TypeError),
+                       (True, TypeError), (np.array([0]), TypeError)]:
+        with pytest.raises(exc, match="Sequential ind"):
+            s[index]
+    assert s[np.int64(-1)] is s[1] and len(s[5:]) == 0

@@ -220,3 +220,15 @@ def test_max_norm_on_array_and_errors(backend):
         reg.max_norm_(w, -1.0)
     with pytest.raises(TypeError, match="float32/float64"):
         reg.max_norm_(np.ones((2, 2), np.int32), 1.0)
+
+
+def test_params_and_flags_of_the_wrong_kind_are_refused_by_name(backend):
+    from fastnn import nn
+    m = nn.Linear(2, 3)
+    for params, match in [([1, 2], "got int"), (None, "params must be"), ([np.ones((2, 2))], "got ndarray")]:
+        with pytest.raises(TypeError, match=match):
+            reg.l2_penalty(params, 0.1)
+    with pytest.raises(TypeError, match="include must be None or a callable"):
+        reg.l1_penalty(m, 0.1, include="weight")
+    with pytest.raises(TypeError, match="error_if_nonfinite must be a bool"):
+        reg.clip_grad_norm_(m.parameters(), 1.0, error_if_nonfinite="yes")

@@ -98,5 +98,22 @@ def test_search_argument_errors(blobs):
         RandomSearch(None, SPACE, 2, 1, 32)
     with pytest.raises(TypeError, match="must return a tuple"):
         RandomSearch(lambda c: None, SPACE, 1, 1, 32).fit(X, y, validation_split=0.2)
-    with pytest.raises(KeyError, match="val_f1"):
+    with pytest.raises(ValueError, match="val_f1"):
         RandomSearch(build, SPACE, 1, 1, 32, metric="val_f1", verbose=0).fit(X, y, validation_split=0.2)
+
+
+def test_search_odd_arguments_are_refused_by_name(blobs):
+    X, y = blobs
+    for bad, err, match in [(lambda: Choice(3), TypeError, "options must be a sequence"),
+                            (lambda: Choice("ab"), TypeError, "options must be a sequence"),
+                            (lambda: IntUniform(0, 2**64), ValueError, "high must be <="),
+                            (lambda: IntUniform(-2**70, 0), ValueError, "low must be >="),
+                            (lambda: RandomSearch(build, {1: 0.1, "lr": 0.1}, 1, 1, 32), TypeError, "space keys"),
+                            (lambda: RandomSearch(build, SPACE, 1, 1, 32, metric=None), TypeError, "metric"),
+                            (lambda: RandomSearch(build, SPACE, 1, 1, 32, mode=np.array(["max"])), TypeError, "mode"),
+                            (lambda: RandomSearch(build, SPACE, 1, 1, 32, verbose=0).fit(
+                                X, y, validation_split=np.array([0.2, 0.3])), TypeError, "validation_split")]:
+        with pytest.raises(err, match=match):
+            bad()
+    rng = np.random.default_rng(0)
+    assert IntUniform(-2**63, 2**63 - 1).sample(rng) in range(-2**63, 2**63)

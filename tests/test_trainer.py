@@ -409,3 +409,32 @@ def test_make_teacher_checks_the_hidden_widths():
                                (("a",), TypeError, r"hidden\[0\] must be an integer")]:
         with pytest.raises(exc, match=match):
             make_teacher(10, n_features=3, hidden=hidden)
+
+
+def test_datasets_refuse_odd_dtypes_labels_and_flags():
+    from fastnn.datasets import make_teacher, train_test_split
+    for dtype in (np.float16, np.int32, complex, object, "foo"):
+        with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+            make_teacher(5, n_features=3, hidden=(2,), dtype=dtype)
+    X = np.arange(40.0).reshape(20, 2)
+    onehot = np.eye(2, dtype=int)[np.arange(20) % 2]               # 2-D labels: stratified by row
+    Xa, Xb, ya, yb = train_test_split(X, onehot, test_size=0.5)
+    assert ya.shape == (10, 2) and yb.sum(axis=0).tolist() == [5, 5]
+    assert len(train_test_split(X, (np.arange(20) % 2).astype(object))[1]) == 4
+    for args, kwargs, exc, match in [((X, np.array([None] * 20)), {}, TypeError, "sorted"),
+                                     ((np.float64(1), np.float64(1)), {}, ValueError, "0-d"),
+                                     ((X, np.arange(20)), {"stratify": "no"}, TypeError, "stratify must be a bool"),
+                                     ((X, np.arange(20)), {"stratify": np.arange(20)}, TypeError, "stratify"),
+                                     ((X[:0], np.arange(0)), {}, ValueError, "empty part")]:
+        with pytest.raises(exc, match=match):
+            train_test_split(*args, **kwargs)
+
+
+def test_fit_refuses_a_non_bool_shuffle():
+    model = nn.Linear(3, 2, rng=0)
+    t = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), verbose=0)
+    X, y = np.zeros((4, 3), np.float32), np.array([0, 1, 0, 1])
+    for shuffle in ("x", None, 1):
+        with pytest.raises(TypeError, match="shuffle must be a bool"):
+            t.fit(X, y, 1, 2, shuffle=shuffle)
+    assert t.epoch == 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float, as_int
+from ._validate import as_bool, as_float, as_int
+from .nn.module import float_dtype
 
 __all__ = ["load_digits", "make_teacher", "train_test_split"]
 
@@ -20,6 +21,7 @@ DEMO_EXTRA = 'pip install "fastnn[demo]"'
 
 def load_digits(dtype=np.float32):
     """(X (1797, 64) in [0, 16], y (1797,) int64 in 0..9) from scikit-learn's bundled copy."""
+    dtype = float_dtype(dtype)
     try:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError:
@@ -34,6 +36,7 @@ def make_teacher(n_samples, n_features=784, n_classes=10, hidden=(256,), seed=0,
     n = as_int(n_samples, "n_samples", low=1)
     f = as_int(n_features, "n_features", low=1)
     c = as_int(n_classes, "n_classes", low=2)
+    dtype = float_dtype(dtype)
     g = np.random.default_rng(as_int(seed, "seed", low=0))
     if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
         raise TypeError(f"hidden must be a sequence of layer widths, got {type(hidden).__name__}")
@@ -54,11 +57,14 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=True):
     proportions hold); the rows keep their original order within each part.
     """
     X, y = np.asarray(X), np.asarray(y)
+    for name, a in (("X", X), ("y", y)):
+        if a.ndim == 0:
+            raise ValueError(f"{name} must have one entry per sample, got a 0-d array")
     if len(X) != len(y):
         raise ValueError(f"X and y have different lengths: X {X.shape}, y {y.shape}")
     frac = as_float(test_size, "test_size", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     g = np.random.default_rng(as_int(seed, "seed", low=0))
-    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(len(y))]
+    groups = _classes(y) if as_bool(stratify, "stratify") else [np.arange(len(y))]
     test = np.zeros(len(y), bool)
     for idx in groups:
         k = int(round(frac * len(idx)))
@@ -66,3 +72,19 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=True):
     if test.all() or not test.any():
         raise ValueError(f"test_size={frac} leaves an empty part for {len(y)} samples")
     return X[~test], X[test], y[~test], y[test]
+
+
+def _classes(y):
+    """Row indices per distinct label (per distinct row of a 2-D y, e.g. one-hot labels)."""
+    if len(y) == 0:
+        return []
+    try:
+        if y.ndim == 1:
+            _, inverse = np.unique(y, return_inverse=True)
+        else:
+            _, inverse = np.unique(y.reshape(len(y), -1), axis=0, return_inverse=True)
+    except TypeError:                                  # object labels that do not sort (None, mixed types)
+        raise TypeError(f"stratify needs labels y that can be sorted, got dtype {y.dtype} "
+                        f"(first label {y.flat[0]!r}); pass stratify=False") from None
+    inverse = inverse.reshape(-1)
+    return [np.flatnonzero(inverse == k) for k in range(inverse.max() + 1)]

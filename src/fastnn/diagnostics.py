@@ -16,9 +16,12 @@ canvas, without pyplot, so no display is needed.
 from __future__ import annotations
 
 import math
+import numbers
+import os
 
 import numpy as np
 
+from ._validate import as_bool, as_int
 from .callbacks import GradientStats
 from .nn import Linear, Module, Sequential, Sigmoid, Tanh
 from .trainer import History, _StateGuard
@@ -53,6 +56,7 @@ def _run_layers(model, X, training, visit):
     if not isinstance(X, np.ndarray) or X.ndim != 2 or len(X) == 0:
         raise ValueError(f"X must be a non-empty 2-D ndarray (batch, features), got "
                          f"{getattr(X, 'shape', type(X).__name__)}")
+    training = as_bool(training, "training")
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
     x = np.ascontiguousarray(X, dtype=dtype)
     guard = _StateGuard(model)
@@ -92,6 +96,10 @@ def activation_stats(model, X, training=True):
 
 def format_table(rows, columns=None):
     """Aligned text table of a list of dicts (e.g. activation_stats output); floats as %.4g."""
+    if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
+        raise TypeError(f"format_table: rows must be a list of dicts (column -> value), got {type(rows).__name__}")
+    if columns is not None and (isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__")):
+        raise TypeError(f"format_table: columns must be None or a list of column names, got {type(columns).__name__}")
     rows = list(rows)
     if not rows:
         return "(no rows)"
@@ -115,6 +123,27 @@ def format_table(rows, columns=None):
 
 # ------------------------------------------------------------------------------ plots
 
+def _check_path(path):
+    """A file name (str, bytes, os.PathLike) or a binary file object to write the PNG to."""
+    if not isinstance(path, (str, bytes, os.PathLike)) and not callable(getattr(path, "write", None)):
+        raise TypeError(f"path must be a file name or a writable binary file object, got {type(path).__name__}")
+    return path
+
+
+def _curve(logs, key):
+    """logs[key] as a 1-D float array, or a ValueError naming the key."""
+    v = logs[key]
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+        raise TypeError(f"history[{key!r}] must be a list of numbers (one per epoch), got {type(v).__name__}")
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"history[{key!r}] must be a list of numbers (one per epoch)") from None
+    if a.ndim != 1:
+        raise ValueError(f"history[{key!r}] must be a list of numbers (one per epoch), got shape {a.shape}")
+    return a
+
+
 def _figure(nrows, ncols, size):
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -132,13 +161,22 @@ def plot_history(history, path):
     logs = history.history if isinstance(history, History) else history
     if not isinstance(logs, dict) or "loss" not in logs:
         raise ValueError("history must be a History (or its .history dict) with a 'loss' entry")
+    _check_path(path)
     panels = [k for k in ("loss", "accuracy") if k in logs]
+    curves = {}
+    for key in panels:
+        curves[key] = _curve(logs, key)
+        if f"val_{key}" in logs:
+            val = curves[f"val_{key}"] = _curve(logs, f"val_{key}")
+            if len(val) != len(curves[key]):
+                raise ValueError(f"history['val_{key}'] has {len(val)} epochs but history[{key!r}] has "
+                                 f"{len(curves[key])}; they must match")
     fig, axes = _figure(1, len(panels), (5 * len(panels), 3.6))
     for ax, key in zip(axes[0], panels):
-        epochs = np.arange(1, len(logs[key]) + 1)
-        ax.plot(epochs, logs[key], marker="o", ms=3, label=f"train {key}")
-        if f"val_{key}" in logs:
-            ax.plot(epochs, logs[f"val_{key}"], marker="o", ms=3, label=f"validation {key}")
+        epochs = np.arange(1, len(curves[key]) + 1)
+        ax.plot(epochs, curves[key], marker="o", ms=3, label=f"train {key}")
+        if f"val_{key}" in curves:
+            ax.plot(epochs, curves[f"val_{key}"], marker="o", ms=3, label=f"validation {key}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
@@ -150,9 +188,14 @@ def plot_history(history, path):
 
 def plot_activation_histograms(model, X, path, training=True, bins=50):
     """One histogram per layer of its outputs on X (the classic saturation picture), saved as PNG."""
+    _check_path(path)
+    if isinstance(bins, numbers.Integral):
+        bins = as_int(bins, "bins", low=1)
     outputs = []
     _run_layers(model, X, training, lambda name, layer, y: outputs.append((name, type(layer).__name__,
                                                                               y.astype(np.float64).ravel())))
+    if not outputs:
+        raise ValueError(f"model is an empty {type(model).__name__}: it has no layers to plot")
     ncols = min(5, len(outputs))
     nrows = -(-len(outputs) // ncols)
     fig, axes = _figure(nrows, ncols, (3 * ncols, 2.4 * nrows))

@@ -81,7 +81,11 @@ def _fan(arr, mode):
 
 def _fill_uniform(arr, low, high, g):
     """arr ← U[low, high) drawn in float64, rounded to arr.dtype, clamped inside [low, high]."""
-    v = g.uniform(low, high, size=arr.shape).astype(arr.dtype)
+    if math.isfinite(high - low):
+        v = g.uniform(low, high, size=arr.shape).astype(arr.dtype)
+    else:                                              # a range wider than the largest float (±1e308)
+        u = g.random(arr.shape)
+        v = (low * (1.0 - u) + high * u).astype(arr.dtype)
     np.clip(v, *_inside(low, high, arr.dtype), out=v)
     arr[...] = v
 

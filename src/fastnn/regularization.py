@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ._backend import kernels
-from ._validate import FLOAT_DTYPES, as_float
+from ._validate import FLOAT_DTYPES, as_bool, as_float
 
 __all__ = [
     "l1_penalty", "l2_penalty", "decay_weights_", "clip_grad_norm_", "clip_grad_value_", "max_norm_",
@@ -34,7 +34,10 @@ __all__ = [
 
 def is_weight(name, param):
     """Default penalty target: a name ending in "weight", or (no name) an array of ≥ 2 dimensions."""
-    return name.endswith("weight") if name is not None else param.data.ndim >= 2
+    if name is not None:
+        return name.endswith("weight")
+    data = getattr(param, "data", None)               # (not a parameter: kept, so _check_pair names it)
+    return not isinstance(data, np.ndarray) or data.ndim >= 2
 
 
 def _named(params):
@@ -48,8 +51,13 @@ def _named(params):
         return list(params.items())
     if hasattr(params, "data"):
         return [(None, params)]
+    try:
+        items = iter(params)                           # (no per-item check here: _check_pair does it)
+    except TypeError:
+        raise TypeError(f"params must be a model, a dict name -> parameter, (name, parameter) pairs, "
+                        f"one parameter or an iterable of parameters, got {type(params).__name__}") from None
     out = []
-    for item in params:
+    for item in items:
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
             out.append(item)
         else:
@@ -74,6 +82,8 @@ def _check_pair(p, name, *, need_grad):
 
 
 def _selected(params, include):
+    if include is not None and not callable(include):
+        raise TypeError(f"include must be None or a callable (name, parameter) -> bool, got {type(include).__name__}")
     keep = include or is_weight
     return [(name, p) for name, p in _named(params) if keep(name, p)]
 
@@ -147,6 +157,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm_type = as_float(norm_type, "norm_type", low=0.0, low_inclusive=False, finite=False)
     if math.isnan(norm_type):
         raise ValueError("norm_type must be a number > 0 or inf, got nan")
+    error_if_nonfinite = as_bool(error_if_nonfinite, "error_if_nonfinite")
     grads = _grads(parameters)
     if not grads:
         return 0.0

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ._validate import as_float, as_int
+from ._validate import as_choice, as_float, as_int
 from .trainer import Trainer, TrainingDivergedError
 
 __all__ = ["LogUniform", "Uniform", "IntUniform", "Choice", "RandomSearch"]
@@ -66,8 +66,8 @@ class IntUniform(Distribution):
     """An integer in [low, high], both ends included, equally likely."""
 
     def __init__(self, low, high):
-        self.low = as_int(low, "low")
-        self.high = as_int(high, "high", low=self.low)
+        self.low = as_int(low, "low", low=-2**63)        # (the int64 range the generator draws from)
+        self.high = as_int(high, "high", low=self.low, high=2**63 - 1)
 
     def sample(self, rng):
         return int(rng.integers(self.low, self.high + 1))
@@ -80,6 +80,8 @@ class Choice(Distribution):
     """One of ``options``, equally likely."""
 
     def __init__(self, options):
+        if isinstance(options, (str, bytes)) or not hasattr(options, "__iter__"):
+            raise TypeError(f"Choice: options must be a sequence of values, got {type(options).__name__}")
         self.options = list(options)
         if not self.options:
             raise ValueError("Choice needs at least one option")
@@ -107,14 +109,19 @@ class RandomSearch:
                             f"got {type(build_fn).__name__}")
         if not isinstance(space, dict) or not space:
             raise TypeError("space must be a non-empty dict name -> distribution or constant")
-        if mode not in ("max", "min"):
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        bad = next((k for k in space if not isinstance(k, str)), None)
+        if bad is not None:
+            raise TypeError(f"space keys must be str (hyper-parameter names), got {type(bad).__name__} {bad!r}")
+        if not isinstance(metric, str):
+            raise TypeError(f"metric must be the name of a logged value (e.g. 'val_accuracy'), "
+                            f"got {type(metric).__name__}")
+        mode = as_choice(mode, "mode", ("max", "min"))
         self.build_fn, self.space = build_fn, dict(space)
         self.n_trials = as_int(n_trials, "n_trials", low=1)
         self.epochs = as_int(epochs, "epochs", low=1)
         self.batch_size = as_int(batch_size, "batch_size", low=1)
         self.seed = as_int(seed, "seed", low=0)
-        self.metric, self.mode = str(metric), mode
+        self.metric, self.mode = metric, mode
         self.verbose = as_int(verbose, "verbose", low=0)
 
     def sample_configs(self):
@@ -125,6 +132,7 @@ class RandomSearch:
 
     def fit(self, X, y, validation_data=None, validation_split=0.0):
         """Train every trial; returns the results sorted best first (also in ``results_``)."""
+        validation_split = as_float(validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False)
         if self.metric.startswith("val_") and validation_data is None and not validation_split:
             raise ValueError(f"metric {self.metric!r} needs validation_data or validation_split")
         results = []
@@ -156,7 +164,7 @@ class RandomSearch:
             status, history = "diverged", trainer.history
         values = history.history.get(self.metric)
         if values is None and status == "ok":
-            raise KeyError(f"metric {self.metric!r} is not logged; available: {sorted(history.history)}")
+            raise ValueError(f"metric {self.metric!r} is not logged; available: {sorted(history.history)}")
         values = [v for v in (values or []) if not math.isnan(v)]
         if status == "diverged" or not values:
             score, best_epoch = math.nan, None

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import _kernels, regularization
 from ._backend import kernels
-from ._validate import as_float, as_int
+from ._validate import as_bool, as_float, as_int
 from .callbacks import Callback
 from .nn import BCEWithLogitsLoss, CrossEntropyLoss, Module, Sequential
 from .nn.loss import first_label_out_of_range
@@ -396,6 +396,7 @@ class Trainer:
         epochs = as_int(epochs, "epochs", low=0)
         batch_size = as_int(batch_size, "batch_size", low=1)
         seed = as_int(seed, "seed", low=0)
+        shuffle = as_bool(shuffle, "shuffle")
         validation_split = as_float(validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False)
         if validation_data is not None and validation_split:
             raise ValueError("pass validation_data or validation_split, not both")

@@ -180,8 +180,13 @@ class Hardsigmoid(Elementwise):
 
     def __init__(self, mode="pytorch"):
         super().__init__()
-        self.mode = as_choice(mode, "Hardsigmoid: mode", self._MODES)
-        self.act = self._MODES[mode]
+        self.mode = mode
+
+    def _set_mode(self, value):
+        self._mode = as_choice(value, "Hardsigmoid: mode", self._MODES)
+        self.act = self._MODES[value]
+
+    mode = property(lambda self: self._mode, _set_mode, doc='"pytorch" or "linear"; re-checked when set')
 
     def extra_repr(self):
         return "" if self.mode == "pytorch" else "mode='linear'"
@@ -195,8 +200,14 @@ class GELU(Elementwise):
 
     def __init__(self, approximate="none"):
         super().__init__()
-        self.approximate = as_choice(approximate, "GELU: approximate", ("none", "tanh"))
-        self.act = "gelu" if approximate == "none" else "gelu_tanh"
+        self.approximate = approximate
+
+    def _set_approximate(self, value):
+        self._approximate = as_choice(value, "GELU: approximate", ("none", "tanh"))
+        self.act = "gelu" if value == "none" else "gelu_tanh"
+
+    approximate = property(lambda self: self._approximate, _set_approximate,
+                           doc='"none" (erf) or "tanh"; re-checked when set, used from the next forward')
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
@@ -207,6 +218,8 @@ class GELU(Elementwise):
 
 class PReLU(Module):
     """x if x > 0 else a·x with learnable a: one shared slope or one per feature."""
+
+    _required = ("weight",)
 
     def __init__(self, num_parameters=1, init=0.25, dtype=np.float32):
         super().__init__()

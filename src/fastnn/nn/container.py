@@ -12,6 +12,8 @@ unfused (PyTorch) layout. The plan is rebuilt when children change.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .activation import Elementwise
@@ -45,9 +47,20 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+    def _check_assignment(self, name, value):
+        """Module's checks; a child replaced by attribute assignment invalidates the fusion plan."""
+        super()._check_assignment(name, value)
+        self.__dict__["_plan"] = None
+
     def __getitem__(self, index):
         mods = list(self._modules.values())
-        return Sequential(*mods[index]) if isinstance(index, slice) else mods[index]
+        if isinstance(index, slice):
+            return Sequential(*mods[index])
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"Sequential indices must be integers or slices, got {type(index).__name__}")
+        if not -len(mods) <= index < len(mods):
+            raise IndexError(f"Sequential index {index} is out of range for {len(mods)} modules")
+        return mods[index]
 
     def _build_plan(self):
         """[(module, fused)] in forward order: fused is None, the activation module fused
@@ -122,7 +135,12 @@ class Sequential(Module):
 
     @classmethod
     def _from_config(cls, args):
-        return cls(*args["modules"])
+        if "modules" not in args:
+            raise TypeError("a Sequential config is {'modules': [module configs]}: entry 'modules' is missing")
+        modules = args["modules"]
+        if set(args) != {"modules"} or not isinstance(modules, list):
+            raise TypeError(f"a Sequential config is {{'modules': [module configs]}}, got {args!r}"[:300])
+        return cls(*modules)
 
 
 class Residual(Module):

@@ -31,10 +31,14 @@ class Dropout(Stochastic, Module):
 
     def __init__(self, p=0.5, mode="inverted", seed=None):
         super().__init__()
-        self.mode = as_choice(mode, "Dropout: mode", ("inverted", "classic"))
+        self.mode = mode
         self.p = p
         self._init_random(seed)
 
+    def _set_mode(self, value):
+        self._mode = as_choice(value, "Dropout: mode", ("inverted", "classic"))
+
+    mode = property(lambda self: self._mode, _set_mode, doc='"inverted" or "classic"; re-checked when set')
     p = property(lambda self: self._p, lambda self, value: setattr(self, "_p", _check_p(value)),
                  doc="drop probability in [0, 1]; may change between epochs")
 
@@ -42,8 +46,8 @@ class Dropout(Stochastic, Module):
         """(p, scale) of the current mode; None when the layer is the identity."""
         p = self._p
         if self.training:
-            return (p, _inverted_scale(p) if self.mode == "inverted" else 1.0)
-        return None if self.mode == "inverted" else (0.0, 1.0 - p)
+            return (p, _inverted_scale(p) if self._mode == "inverted" else 1.0)
+        return None if self._mode == "inverted" else (0.0, 1.0 - p)
 
     def forward(self, x):
         x = check_input(self, x)
@@ -74,6 +78,13 @@ class Dropout(Stochastic, Module):
 
 class DropConnect(Stochastic, Module):
     """A Linear whose weights (not units) are dropped with probability p in training (inverted scaling)."""
+
+    _required = ("linear",)
+
+    def _check_assignment(self, name, value):
+        super()._check_assignment(name, value)
+        if name == "linear" and not isinstance(value, Linear):
+            raise TypeError(f"DropConnect.linear must be a Linear, got {type(value).__name__}")
 
     def __init__(self, linear, p=0.5, seed=None):
         super().__init__()

@@ -18,9 +18,10 @@ import numbers
 import numpy as np
 
 from .._backend import kernels
-from .._validate import as_int
+from .._validate import as_bool, as_int
 from ..reference.activation import ACTIVATIONS, backward_uses_output
-from .module import Module, Parameter, check_grad, check_input, dtype_repr, float_dtype
+from .module import (Module, Parameter, _misfit, _misfit_message, check_grad, check_input, dtype_repr,
+                     float_dtype)
 
 __all__ = ["Linear"]
 
@@ -55,6 +56,8 @@ def resolve_activation(spec):
 class Linear(Module):
     """y = act(x·Wᵀ + b); W (out_features, in_features), b (out_features,)."""
 
+    _required = ("weight",)                           # bias may be None
+
     def __init__(self, in_features, out_features, bias=True, activation=None, init=None,
                  dtype=np.float32, rng=None):
         super().__init__()
@@ -67,7 +70,8 @@ class Linear(Module):
         bound = 1.0 / math.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)
         self.weight = Parameter(g.uniform(-bound, bound, shape).astype(self._dtype))
-        self.bias = Parameter(g.uniform(-bound, bound, self.out_features).astype(self._dtype)) if bias else None
+        self.bias = (Parameter(g.uniform(-bound, bound, self.out_features).astype(self._dtype))
+                     if as_bool(bias, "bias") else None)
         if init is not None:
             self._apply_init(init, g)
 
@@ -85,6 +89,16 @@ class Linear(Module):
         init(self.weight.data, rng=g) if takes_rng else init(self.weight.data)
         if self.bias is not None:
             self.bias.data.fill(0)
+
+    def _check_assignment(self, name, value):
+        """Module's checks, and a bias given back after ``bias = None`` must still be (out_features,)."""
+        super()._check_assignment(name, value)
+        if name == "bias" and isinstance(value, Parameter) and self.__dict__.get("bias") is None \
+                and "weight" in self._parameters:
+            like = np.empty(self.out_features, self._dtype)
+            error = _misfit(value.data, like)
+            if error is not None:
+                raise error(_misfit_message("Linear.bias.data", like, value.data))
 
     # -------------------------------------------------------------- compute
 

@@ -20,6 +20,23 @@ __all__ = ["Maxout", "GLU"]
 class Maxout(Module):
     """y_j = max_k (x·Wᵀ + b)[j·pieces + k]."""
 
+    _required = ("linear",)
+
+    def _check_assignment(self, name, value):
+        """Module's checks, and ``linear`` stays a Linear from in_features to out_features·pieces."""
+        super()._check_assignment(name, value)
+        if name != "linear" or "pieces" not in self.__dict__:
+            return
+        if type(value) is not Linear:
+            raise TypeError(f"Maxout.linear must be a Linear, got {type(value).__name__}")
+        want = (self.out_features * self.pieces, self.in_features)
+        if value.weight.data.shape != want:
+            raise ValueError(f"Maxout.linear must map {self.in_features} to {want[0]} features "
+                             f"(out_features·pieces = {self.out_features}·{self.pieces}): weight shape {want}, "
+                             f"got a Linear with weight shape {value.weight.data.shape}")
+        if value._act is not None:
+            raise ValueError(f"Maxout.linear must have no activation, got {value._act[0]!r}")
+
     def __init__(self, in_features, out_features, pieces, bias=True, init=None, dtype=np.float32, rng=None):
         super().__init__()
         self.in_features = as_int(in_features, "in_features", low=1)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import contextlib
 import numbers
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES
+from .._validate import FLOAT_DTYPES, as_bool
 
 __all__ = ["Parameter", "Module", "from_config"]
 
@@ -34,6 +35,8 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 def float_dtype(dtype, name="dtype"):
     """np.dtype(dtype), which must be float32 or float64."""
+    if dtype is None:                                  # (np.dtype(None) would be float64)
+        raise TypeError(f"{name} must be float32 or float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -176,6 +179,7 @@ class Module:
     """Base class: forward/backward, parameters, buffers, children, modes, state and config."""
 
     _dtype = None              # parameter dtype of layers that own arrays; None: any float input
+    _required = ()             # parameters/children the layer cannot run without (None refused)
 
     def __init__(self):
         d = self.__dict__
@@ -221,6 +225,8 @@ class Module:
             raise TypeError(f"{owner} is a parameter: assign a Parameter or None, got {got}")
         if name in self._modules and not (value is None or isinstance(value, (Module, Parameter))):
             raise TypeError(f"{owner} is a child module: assign a Module or None, got {got}")
+        if value is None and name in self._required:
+            raise TypeError(f"{owner} cannot be None: {type(self).__name__} needs it to run")
         if isinstance(value, Module) and any(m is self for m in value.modules()):
             raise ValueError(f"{owner}: cannot add a {got} that is or contains this {type(self).__name__} "
                              f"(a module cannot be its own descendant)")
@@ -319,8 +325,9 @@ class Module:
     # -------------------------------------------------------------- modes and gradients
 
     def train(self, mode=True):
+        mode = as_bool(mode, "train: mode")           # (PyTorch refuses a non-bool too)
         for m in self.modules():
-            m.training = bool(mode)
+            m.training = mode
         return self
 
     def eval(self):
@@ -352,6 +359,9 @@ class Module:
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays in place (references stay valid); shapes and dtypes must match exactly."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a mapping name -> array, got {type(state_dict).__name__}")
+        strict = as_bool(strict, "strict")
         own = self._state_arrays()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -452,24 +462,39 @@ def _encode(v):
     raise TypeError(f"cannot put a {type(v).__name__} into a module config")
 
 
-def _decode(v):
+MAX_CONFIG_DEPTH = 200                                # nested dicts/lists; deeper is refused, not recursed into
+
+
+def _decode(v, depth):
+    if depth > MAX_CONFIG_DEPTH:
+        raise ValueError(f"module config is nested more than {MAX_CONFIG_DEPTH} levels deep")
     if isinstance(v, dict) and set(v) == {"class", "config"}:
-        return from_config(v)
+        return _from_config(v, depth + 1)
     if isinstance(v, list):
-        return [_decode(e) for e in v]
+        return [_decode(e, depth + 1) for e in v]
     if isinstance(v, dict):
-        return {k: _decode(e) for k, e in v.items()}
+        return {k: _decode(e, depth + 1) for k, e in v.items()}
     return v
 
 
 def from_config(config):
     """The module described by ``get_config()`` output (freshly initialised parameters)."""
+    return _from_config(config, 0)
+
+
+def _from_config(config, depth):
     if not isinstance(config, dict) or set(config) != {"class", "config"}:
         raise ValueError(f"a module config is a dict with keys 'class' and 'config', got {config!r}")
-    cls = _REGISTRY.get(config["class"])
+    name, args = config["class"], config["config"]
+    if not isinstance(name, str):
+        raise TypeError(f"a module config's 'class' must be a class name (str), got {type(name).__name__}")
+    cls = _REGISTRY.get(name)
     if cls is None:
-        raise ValueError(f"unknown module class {config['class']!r} in config")
-    return cls._from_config(_decode(config["config"]))
+        raise ValueError(f"unknown module class {name!r} in config")
+    if not isinstance(args, dict):
+        raise TypeError(f"the 'config' of a {name} config must be a dict of constructor arguments, "
+                        f"got {type(args).__name__}")
+    return cls._from_config(_decode(args, depth + 1))
 
 
 # ------------------------------------------------------------------ helpers for layers

@@ -324,12 +324,19 @@ template <class T> double l2_penalty_grad_impl(T* grad, const T* w, int64_t n, d
 }
 
 // Rows of w (R, C) whose L2 norm exceeds c are scaled by c/(‖row‖ + 1e-7) (torch.renorm).
-// One thread per row, so each row's norm has one summation order.
+// One thread per row, so each row's norm has one summation order. A finite float64 row
+// whose Σx² overflows (|x| beyond ~1e154) has its norm taken as m·√Σ(x/m)², m = max|x|.
 template <class T> void renorm_rows_impl(T* w, int64_t rows, int64_t cols, double max_norm) {
     const int nt = rows > 1 ? threads_for(rows * cols, kGrain) : 1;
     parallel_for(rows, nt, [=](int64_t r) {
         T* x = w + r * cols;
-        const double norm = sqrt(lane_sum(cols, [=](int64_t i) { return (double)x[i] * (double)x[i]; }));
+        double norm = sqrt(lane_sum(cols, [=](int64_t i) { return (double)x[i] * (double)x[i]; }));
+        if (__builtin_isinf(norm)) {
+            double m = 0;
+            for (int64_t i = 0; i < cols; ++i) m = fmax(m, fabs((double)x[i]));
+            if (__builtin_isfinite(m))
+                norm = m * sqrt(lane_sum(cols, [=](int64_t i) { return ((double)x[i] / m) * ((double)x[i] / m); }));
+        }
         if (norm > max_norm) {
             const T f = (T)(max_norm / (norm + 1e-7));
             for (int64_t i = 0; i < cols; ++i) x[i] *= f;

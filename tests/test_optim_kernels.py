@@ -372,3 +372,20 @@ def test_first_out_of_range_matches_reference():
             wrong[pos + 1:] = -5                             # later bad labels: the first one is reported
             assert native.first_out_of_range(wrong, 10) == reference.first_out_of_range(wrong, 10) == pos
     assert native.first_out_of_range(np.array([0, 1]), 0) == 0  # no classes: every label is out of range
+
+
+def test_renorm_rows_of_float64_rows_whose_squares_overflow():
+    """Σx² of a finite row past ~1e154 overflows: the norm is then taken in units of max|x|, so
+    the row is scaled to max_norm (not zeroed); a row holding inf still gives inf·0 = NaN."""
+    w = np.array([[1e300, -1e300], [3e200, 4e200], [1e300, np.inf], [1.0, 0.5], [1e-300, 0.0]])
+    got = []
+    for module in (native, reference):
+        a = w.copy()
+        module.renorm_rows(a, 1.0)
+        np.testing.assert_allclose(a[0], [2 ** -0.5, -(2 ** -0.5)], rtol=1e-14)
+        np.testing.assert_allclose(a[1], [0.6, 0.8], rtol=1e-14)
+        np.testing.assert_allclose(a[3], np.array([1.0, 0.5]) / (np.sqrt(1.25) + 1e-7), rtol=1e-14)
+        np.testing.assert_array_equal(a[4], w[4])
+        got.append(a)
+    np.testing.assert_array_equal(got[0], got[1])
+    assert np.isnan(got[0][2, 1]) and got[0][2, 0] == 0.0

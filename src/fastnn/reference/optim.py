@@ -163,12 +163,19 @@ def clamp_inplace(x, min, max):
 
 
 def renorm_rows(weight, max_norm):
-    """Rows of weight (O, I) with ‖row‖₂ > max_norm scaled by max_norm/(‖row‖₂ + 1e-7)."""
+    """Rows of weight (O, I) with ‖row‖₂ > max_norm scaled by max_norm/(‖row‖₂ + 1e-7); a
+    finite row whose Σx² overflows has its norm taken as m·‖row/m‖₂, m = max|x|."""
     w64 = weight.astype(np.float64, copy=False)
-    norms = np.sqrt(np.einsum("ij,ij->i", w64, w64))
+    with np.errstate(over="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", w64, w64))
+    big = np.isinf(norms) & np.isfinite(w64).all(axis=1)
+    if big.any():
+        m = np.abs(w64[big]).max(axis=1, keepdims=True)
+        norms[big] = m[:, 0] * np.linalg.norm(w64[big] / m, axis=1)
     over = norms > max_norm
     factor = (max_norm / (norms[over] + 1e-7)).astype(weight.dtype)
-    weight[over] *= factor[:, None]
+    with np.errstate(invalid="ignore"):             # a row holding inf: inf·0 = NaN, as natively
+        weight[over] *= factor[:, None]
     return weight
 
 

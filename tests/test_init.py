@@ -407,3 +407,13 @@ def test_uniform_ranges_wider_than_the_largest_float(dtype):
         init.xavier_uniform_(b, gain=1e308, rng=0)
     assert np.isfinite(a).all() and a.min() < 0 < a.max()
     assert np.isfinite(b).all() and abs(b).max() <= 1e308
+
+
+@pytest.mark.parametrize("a", [1e200, -1e300, 1.7e308])
+def test_leaky_relu_gain_of_a_huge_slope_is_not_zero(a):
+    """√(2/(1+a²)) is representable although a² overflows: gain and kaiming bounds stay non-zero."""
+    gain = init.calculate_gain("leaky_relu", a)
+    assert gain == pytest.approx(math.sqrt(2.0) / abs(a), rel=1e-15) and gain > 0
+    w = np.zeros((3, 4))
+    init.kaiming_uniform_(w, a=a, rng=0)
+    assert (w != 0).all() and np.isfinite(w).all()

@@ -155,6 +155,8 @@ def calculate_gain(nonlinearity, param=None):
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
         s = 0.01 if param is None else as_float(param, "param")
+        if abs(s) > 1e150:                            # s² would overflow: the same value, unsquared
+            return math.sqrt(2.0) / math.hypot(1.0, s)
         return math.sqrt(2.0 / (1.0 + s * s))
     if nonlinearity == "selu":
         return 3.0 / 4.0

@@ -515,3 +515,42 @@ def test_sequential_indexing_and_replaced_children():
         with pytest.raises(exc, match="Sequential ind"):
             s[index]
     assert s[np.int64(-1)] is s[1] and len(s[5:]) == 0
+
+
+def test_sequential_list_editing_renumbers_children_and_refits_the_plan(backend):
+    """insert, extend, pop, s[i] = m and del s[i] as in PyTorch: children renamed by position,
+    the fusion plan rebuilt (outputs equal the unfused chain), bad edits refused whole."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    l0, l1 = nn.Linear(4, 3, rng=0), nn.Linear(3, 2, rng=1)
+    s = nn.Sequential(l0, nn.ReLU(), l1)
+    s(x)                                                # builds the Linear + ReLU fusion plan
+    s.insert(1, nn.Tanh())
+    assert [type(m).__name__ for m in s] == ["Linear", "Tanh", "ReLU", "Linear"]
+    assert list(s.state_dict()) == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    h0 = l0(x).copy()
+    np.testing.assert_allclose(s(x), l1(np.maximum(np.tanh(h0), 0)), rtol=1e-5, atol=1e-6)
+    assert isinstance(s.pop(1), nn.Tanh) and isinstance(s.pop(), nn.Linear) and len(s) == 2
+    s.extend([nn.Sigmoid(), l1])
+    np.testing.assert_allclose(s(x), l1(1 / (1 + np.exp(-np.maximum(h0, 0)))), rtol=1e-5, atol=1e-6)
+    s[1] = nn.Identity()
+    del s[2]
+    assert [type(m).__name__ for m in s] == ["Linear", "Identity", "Linear"]
+    np.testing.assert_allclose(s(x), l1(h0), rtol=1e-5, atol=1e-6)
+    del s[-2:]
+    assert list(s.state_dict()) == ["0.weight", "0.bias"] and s[0] is l0
+    before = list(s)
+    for edit, exc, match in [
+        (lambda: s.insert(2, nn.ReLU()), IndexError, "insert index 2 is out of range for 1"),
+        (lambda: s.insert("0", nn.ReLU()), TypeError, "insert index must be an integer"),
+        (lambda: s.insert(0, np.ones(3)), TypeError, "Sequential takes Modules, got ndarray"),
+        (lambda: s.extend([nn.ReLU(), "relu"]), TypeError, "Sequential takes Modules, got str"),
+        (lambda: s.extend([nn.Sequential(s)]), ValueError, "own descendant"),
+        (lambda: s.__setitem__(1, nn.ReLU()), IndexError, "index 1 is out of range for 1"),
+        (lambda: s.__setitem__(0, s), ValueError, "own descendant"),
+        (lambda: s.__delitem__(True), TypeError, "must be integers or slices"),
+        (lambda: s.pop(3), IndexError, "out of range"),
+    ]:
+        with pytest.raises(exc, match=match):
+            edit()
+        assert list(s) == before and list(s.state_dict()) == ["0.weight", "0.bias"]

@@ -35,11 +35,70 @@ class Sequential(Module):
             self.append(m)
 
     def append(self, module):
-        if not isinstance(module, Module):
-            raise TypeError(f"Sequential takes Modules, got {type(module).__name__}")
-        setattr(self, str(len(self._modules)), module)
+        setattr(self, str(len(self._modules)), self._checked(module))
         self._plan = None
         return self
+
+    # PyTorch's list-like editing: children are renamed "0", "1", … in their new order (so
+    # state_dict keys follow the positions) and the fusion plan is rebuilt. Every module is
+    # checked before anything changes.
+
+    def extend(self, modules):
+        mods = list(self._modules.values()) + [self._checked(m) for m in modules]
+        self._renumber(mods)
+        return self
+
+    def insert(self, index, module):
+        n = len(self._modules)
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"Sequential.insert index must be an integer, got {type(index).__name__}")
+        if not -n <= index <= n:
+            raise IndexError(f"Sequential.insert index {index} is out of range for {n} modules")
+        mods = list(self._modules.values())
+        mods.insert(int(index), self._checked(module))
+        self._renumber(mods)
+        return self
+
+    def pop(self, index=-1):
+        module = self[index]
+        del self[index]
+        return module
+
+    def __setitem__(self, index, module):
+        mods = list(self._modules.values())
+        mods[self._position(index)] = self._checked(module)
+        self._renumber(mods)
+
+    def __delitem__(self, index):
+        mods = list(self._modules.values())
+        del mods[index if isinstance(index, slice) else self._position(index)]
+        self._renumber(mods)
+
+    def _checked(self, module):
+        """module, refused unless it is a Module that does not contain this Sequential."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential takes Modules, got {type(module).__name__}")
+        Module._check_assignment(self, "", module)
+        return module
+
+    def _position(self, index):
+        """index (an int, negative from the end) as a position in [0, len)."""
+        n = len(self._modules)
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"Sequential indices must be integers or slices, got {type(index).__name__}")
+        if not -n <= index < n:
+            raise IndexError(f"Sequential index {index} is out of range for {n} modules")
+        return int(index) % n
+
+    def _renumber(self, mods):
+        """Children ← mods (checked), named "0", "1", …"""
+        d = self.__dict__
+        for name in d["_modules"]:
+            d.pop(name, None)
+        d["_modules"] = {}
+        for i, m in enumerate(mods):
+            d["_modules"][str(i)] = d[str(i)] = m
+        d["_plan"] = None
 
     def __len__(self):
         return len(self._modules)
@@ -56,11 +115,7 @@ class Sequential(Module):
         mods = list(self._modules.values())
         if isinstance(index, slice):
             return Sequential(*mods[index])
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-            raise TypeError(f"Sequential indices must be integers or slices, got {type(index).__name__}")
-        if not -len(mods) <= index < len(mods):
-            raise IndexError(f"Sequential index {index} is out of range for {len(mods)} modules")
-        return mods[index]
+        return mods[self._position(index)]
 
     def _build_plan(self):
         """[(module, fused)] in forward order: fused is None, the activation module fused

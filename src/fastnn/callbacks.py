@@ -56,6 +56,17 @@ def _checked(cb, state, checks):
     return {key: check(state[key], f"{who} state {key!r}") for key, check in checks.items()}
 
 
+def _load_into(cb, owner, state):
+    """A callback whose state is that of ``owner`` (a schedule with its own load_state_dict, which
+    checks the content): ``state`` goes there, once its depth is checked; with no owner it is {}."""
+    if owner is None:
+        _checked(cb, state, {})
+        return
+    if isinstance(state, dict):
+        _check_depth(state, type(owner).__name__)
+    owner.load_state_dict(state)
+
+
 class Callback:
     """Base class: every hook does nothing, and there is no state."""
 
@@ -388,12 +399,7 @@ class LearningRateScheduler(Callback):
         return self.scheduler.state_dict() if hasattr(self.scheduler, "state_dict") else {}
 
     def load_state_dict(self, state):
-        if not hasattr(self.scheduler, "load_state_dict"):
-            _checked(self, state, {})
-            return
-        if isinstance(state, dict):
-            _check_depth(state, type(self.scheduler).__name__)
-        self.scheduler.load_state_dict(state)
+        _load_into(self, self.scheduler if hasattr(self.scheduler, "load_state_dict") else None, state)
 
 
 class DropoutSchedule(Callback):
@@ -439,12 +445,7 @@ class DropoutSchedule(Callback):
         return self.schedule.state_dict() if self._stepped else {}
 
     def load_state_dict(self, state):
-        if not self._stepped:
-            _checked(self, state, {})
-            return
-        if isinstance(state, dict):
-            _check_depth(state, type(self.schedule).__name__)
-        self.schedule.load_state_dict(state)
+        _load_into(self, self.schedule if self._stepped else None, state)
 
 
 class GradientStats(Callback):

@@ -173,20 +173,25 @@ class Hardtanh(_Parametrised):
         self._set_params(min_val, max_val)
 
 
+def _kernel_choice(attr, label, acts):
+    """A string attribute choosing the kernel among ``acts`` (choice -> act name): checked when
+    set, at construction or later, and taking effect from the next forward (as in PyTorch)."""
+    private = "_" + attr
+
+    def set_choice(self, value):
+        setattr(self, private, as_choice(value, label, acts))
+        self.act = acts[value]
+    return property(lambda self: getattr(self, private), set_choice, doc=f"one of {list(acts)}; checked when set")
+
+
 class Hardsigmoid(Elementwise):
     """mode "pytorch": relu6(x + 3)/6; mode "linear" (Keras 2): clamp(0.2x + 0.5, 0, 1)."""
 
-    _MODES = {"pytorch": "hardsigmoid", "linear": "hardsigmoid_linear"}
+    mode = _kernel_choice("mode", "Hardsigmoid: mode", {"pytorch": "hardsigmoid", "linear": "hardsigmoid_linear"})
 
     def __init__(self, mode="pytorch"):
         super().__init__()
         self.mode = mode
-
-    def _set_mode(self, value):
-        self._mode = as_choice(value, "Hardsigmoid: mode", self._MODES)
-        self.act = self._MODES[value]
-
-    mode = property(lambda self: self._mode, _set_mode, doc='"pytorch" or "linear"; re-checked when set')
 
     def extra_repr(self):
         return "" if self.mode == "pytorch" else "mode='linear'"
@@ -198,16 +203,11 @@ class Hardsigmoid(Elementwise):
 class GELU(Elementwise):
     """x·Φ(x) (approximate="none", erf) or its tanh approximation (approximate="tanh")."""
 
+    approximate = _kernel_choice("approximate", "GELU: approximate", {"none": "gelu", "tanh": "gelu_tanh"})
+
     def __init__(self, approximate="none"):
         super().__init__()
         self.approximate = approximate
-
-    def _set_approximate(self, value):
-        self._approximate = as_choice(value, "GELU: approximate", ("none", "tanh"))
-        self.act = "gelu" if value == "none" else "gelu_tanh"
-
-    approximate = property(lambda self: self._approximate, _set_approximate,
-                           doc='"none" (erf) or "tanh"; re-checked when set, used from the next forward')
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"

@@ -49,13 +49,8 @@ class Sequential(Module):
         return self
 
     def insert(self, index, module):
-        n = len(self._modules)
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-            raise TypeError(f"Sequential.insert index must be an integer, got {type(index).__name__}")
-        if not -n <= index <= n:
-            raise IndexError(f"Sequential.insert index {index} is out of range for {n} modules")
         mods = list(self._modules.values())
-        mods.insert(int(index), self._checked(module))
+        mods.insert(self._position(index, "Sequential.insert index", end=True), self._checked(module))
         self._renumber(mods)
         return self
 
@@ -81,14 +76,16 @@ class Sequential(Module):
         Module._check_assignment(self, "", module)
         return module
 
-    def _position(self, index):
-        """index (an int, negative from the end) as a position in [0, len)."""
+    def _position(self, index, what="Sequential index", end=False):
+        """index (an int, negative from the end) as a position in [0, len), or [0, len] with
+        ``end`` (insert may add after the last)."""
         n = len(self._modules)
         if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-            raise TypeError(f"Sequential indices must be integers or slices, got {type(index).__name__}")
-        if not -n <= index < n:
-            raise IndexError(f"Sequential index {index} is out of range for {n} modules")
-        return int(index) % n
+            kinds = "an integer" if end else "integers or slices"
+            raise TypeError(f"{what} must be {kinds}, got {type(index).__name__}")
+        if not -n <= index < n + end:
+            raise IndexError(f"{what} {index} is out of range for {n} modules")
+        return int(index) + n if index < 0 else int(index)
 
     def _renumber(self, mods):
         """Children ← mods (checked), named "0", "1", …"""

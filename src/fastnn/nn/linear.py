@@ -20,8 +20,7 @@ import numpy as np
 from .._backend import kernels
 from .._validate import as_bool, as_int
 from ..reference.activation import ACTIVATIONS, backward_uses_output
-from .module import (Module, Parameter, _misfit, _misfit_message, check_grad, check_input, dtype_repr,
-                     float_dtype)
+from .module import Module, Parameter, check_grad, check_input, dtype_repr, float_dtype
 
 __all__ = ["Linear"]
 
@@ -90,15 +89,11 @@ class Linear(Module):
         if self.bias is not None:
             self.bias.data.fill(0)
 
-    def _check_assignment(self, name, value):
-        """Module's checks, and a bias given back after ``bias = None`` must still be (out_features,)."""
-        super()._check_assignment(name, value)
-        if name == "bias" and isinstance(value, Parameter) and self.__dict__.get("bias") is None \
-                and "weight" in self._parameters:
-            like = np.empty(self.out_features, self._dtype)
-            error = _misfit(value.data, like)
-            if error is not None:
-                raise error(_misfit_message("Linear.bias.data", like, value.data))
+    def _removed_parameter(self, name):
+        """A bias given back after ``bias = None`` must still be (out_features,) in the layer's dtype."""
+        if name == "bias" and "weight" in self._parameters:
+            return Parameter(np.empty(self.out_features, self._dtype))
+        return None
 
     # -------------------------------------------------------------- compute
 

@@ -231,6 +231,8 @@ class Module:
             raise ValueError(f"{owner}: cannot add a {got} that is or contains this {type(self).__name__} "
                              f"(a module cannot be its own descendant)")
         old = params[name] if name in params else self._buffers.get(name)
+        if old is None and isinstance(value, Parameter):
+            old = self._removed_parameter(name)       # a parameter set to None, now given back
         if self._dtype is None or old is None or value is None:
             return
         if isinstance(old, Parameter):
@@ -238,6 +240,11 @@ class Module:
         error = _misfit(value, old) if isinstance(old, np.ndarray) and old.dtype.kind == "f" else None
         if error is not None:
             raise error(_misfit_message(owner, old, value))
+
+    def _removed_parameter(self, name):
+        """What a parameter this layer has removed (set to None, e.g. Linear's bias) must be like
+        when assigned again: a Parameter of that shape and dtype; None when there is none."""
+        return None
 
     def register_buffer(self, name, array):
         """A named non-learnable array saved in state_dict (None: registered but absent)."""

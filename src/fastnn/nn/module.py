@@ -175,6 +175,11 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, requires_grad={self.requires_grad})"
 
 
+class _TrainingModeError(TypeError, ValueError):
+    """``train(mode)`` with a non-bool mode: a TypeError, as fastnn refuses every wrong type, and
+    a ValueError, which is what PyTorch raises there, so either ``except`` catches it."""
+
+
 class Module:
     """Base class: forward/backward, parameters, buffers, children, modes, state and config."""
 
@@ -332,7 +337,9 @@ class Module:
     # -------------------------------------------------------------- modes and gradients
 
     def train(self, mode=True):
-        mode = as_bool(mode, "train: mode")           # (PyTorch refuses a non-bool too)
+        if not isinstance(mode, (bool, np.bool_)):
+            raise _TrainingModeError(f"train: mode must be a bool, got {type(mode).__name__}")
+        mode = bool(mode)
         for m in self.modules():
             m.training = mode
         return self

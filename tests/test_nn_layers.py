@@ -611,6 +611,8 @@ def test_loss_errors(backend):
         nn.CrossEntropyLoss()(x, np.array([0.0, 1.0, 2.0, 1.0]))
     with pytest.raises(ValueError, match=r"shape \(4,\)"):
         nn.CrossEntropyLoss()(x, np.array([0, 1]))
+    with pytest.raises(ValueError, match="probabilities must be a float array"):     # as torch: no int one-hot
+        nn.CrossEntropyLoss()(x, np.eye(3, dtype=int)[[0, 1, 2, 0]])
     with pytest.raises(ValueError, match="empty"):
         nn.MSELoss()(np.zeros((0, 3)), np.zeros((0, 3)))
     with pytest.raises(ValueError):

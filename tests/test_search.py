@@ -102,6 +102,35 @@ def test_search_argument_errors(blobs):
         RandomSearch(build, SPACE, 1, 1, 32, metric="val_f1", verbose=0).fit(X, y, validation_split=0.2)
 
 
+@pytest.mark.parametrize("metric", ["val_f1", "accuracy_", "val_mse"])
+def test_unknown_metric_is_refused_before_any_trial_trains(blobs, metric):
+    X, y = blobs
+    models = []
+
+    def recording_build(config):
+        built = build(config)
+        models.append((built[0], [p.data.copy() for p in built[0].parameters()]))
+        return built
+
+    with pytest.raises(ValueError, match=rf"metric '{metric}' is not logged; available: \['accuracy', 'epoch_time'"):
+        RandomSearch(recording_build, SPACE, 3, 5, 32, metric=metric, verbose=0).fit(X, y, validation_split=0.2)
+    assert len(models) == 1                            # the first trial's model was built, never trained
+    for p, before in zip(models[0][0].parameters(), models[0][1]):
+        np.testing.assert_array_equal(p.data, before)
+
+
+def test_every_logged_key_is_a_valid_search_metric(blobs):
+    X, y = blobs
+    search = RandomSearch(build, {**SPACE, "momentum": 0.0}, 1, 1, 32, metric="val_loss", verbose=0)
+    search.fit(X, y, validation_split=0.2)
+    model, loss, opt = build(search.best_config_)
+    from fastnn import Trainer
+    history = Trainer(model, loss, opt, verbose=0).fit(X, y, 1, 32, validation_split=0.2)
+    assert sorted(history.history) == sorted(Trainer(model, loss, opt)._log_keys(y, True))
+    for metric in history.history:
+        RandomSearch(build, SPACE, 1, 1, 32, metric=metric, verbose=0).fit(X, y, validation_split=0.2)
+
+
 def test_search_odd_arguments_are_refused_by_name(blobs):
     X, y = blobs
     for bad, err, match in [(lambda: Choice(3), TypeError, "options must be a sequence"),

@@ -349,6 +349,11 @@ def test_verbose_one_line_per_epoch_when_not_a_tty(numpy_backend, digits, capsys
     (lambda a: a["y"].__setitem__(7, 10), ValueError, r"y\[7\] = 10 is outside the model's 10 outputs"),
     (lambda a: a["y"].__setitem__(2, -1), ValueError, r"y\[2\] = -1 is outside"),
     (lambda a: a.update(y=a["y"].astype(np.float32)), TypeError, "integer class labels"),
+    (lambda a: a.update(y=np.eye(10, dtype=int)[a["y"]] * 2), ValueError,
+     "one-hot class probabilities, but row 0 is"),
+    (lambda a: a.update(y=np.eye(10, dtype=bool)[a["y"]] | np.eye(10, dtype=bool)[(a["y"] + 1) % 10]),
+     ValueError, "row 0 is"),                                                 # multi-hot
+    (lambda a: a.update(y=np.zeros((50, 10), np.uint8)), ValueError, "row 0 is"),
     (lambda a: a.update(validation_split=1.0), ValueError, "validation_split must be <"),
     (lambda a: a.update(validation_split=-0.1), ValueError, "validation_split must be >="),
     (lambda a: a.update(validation_split=0.1, validation_data=(a["X"], a["y"])), ValueError, "not both"),
@@ -428,6 +433,19 @@ def test_datasets_refuse_odd_dtypes_labels_and_flags():
                                      ((X[:0], np.arange(0)), {}, ValueError, "empty part")]:
         with pytest.raises(exc, match=match):
             train_test_split(*args, **kwargs)
+
+
+def test_integer_one_hot_targets_train_as_their_float_probabilities(numpy_backend):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 64)).astype(np.float32), rng.integers(0, 10, 40)
+    runs = []
+    for target in (np.eye(10, dtype=np.int64)[y], np.eye(10, dtype=bool)[y], np.eye(10, dtype=np.float32)[y]):
+        tr = trainer_for(mlp())
+        tr.fit(X, target, epochs=2, batch_size=8, seed=3)
+        runs.append([p.data.copy() for p in tr.model.parameters()])
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_fit_refuses_a_non_bool_shuffle():

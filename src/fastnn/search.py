@@ -155,6 +155,9 @@ class RandomSearch:
         if not isinstance(built, tuple) or len(built) != 3:
             raise TypeError("build_fn must return a tuple (model, loss, optimizer)")
         trainer = Trainer(*built, verbose=0)
+        logged = trainer._log_keys(y, validation_data is not None or validation_split > 0)
+        if self.metric not in logged:                  # refused before the first trial trains
+            raise ValueError(f"metric {self.metric!r} is not logged; available: {sorted(logged)}")
         t0 = time.perf_counter()
         status = "ok"
         try:
@@ -162,10 +165,7 @@ class RandomSearch:
                                   validation_split=validation_split, seed=self.seed)
         except TrainingDivergedError:
             status, history = "diverged", trainer.history
-        values = history.history.get(self.metric)
-        if values is None and status == "ok":
-            raise ValueError(f"metric {self.metric!r} is not logged; available: {sorted(history.history)}")
-        values = [v for v in (values or []) if not math.isnan(v)]
+        values = [v for v in history.history.get(self.metric, []) if not math.isnan(v)]
         if status == "diverged" or not values:
             score, best_epoch = math.nan, None
         else:

@@ -125,6 +125,17 @@ def _check_callbacks(callbacks):
     return callbacks
 
 
+def _check_one_hot(y, name):
+    """Integer or bool targets of CrossEntropyLoss in 2-D are taken as probabilities only when
+    every row is one-hot (counts or multi-hot rows would be trained on silently)."""
+    bad = np.flatnonzero(((y != 0) & (y != 1)).any(axis=1) | (np.count_nonzero(y, axis=1) != 1))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{name} is a 2-D {y.dtype} array, read as one-hot class probabilities, but row {i} "
+                         f"is {y[i].tolist()[:8]}{' ...' if y.shape[1] > 8 else ''}: pass class labels (n,) "
+                         f"or float probabilities (n, classes)")
+
+
 def _loss_kind(loss, y):
     if isinstance(loss, CrossEntropyLoss):
         return "ce_probs" if np.ndim(y) == 2 else "ce_labels"
@@ -360,6 +371,8 @@ class Trainer:
             return X, np.ascontiguousarray(y, dtype=np.int64)
         if y.dtype.kind not in "fiub":
             raise TypeError(f"{yname} must hold numbers, got dtype {y.dtype}")
+        if kind == "ce_probs" and y.dtype.kind != "f":
+            _check_one_hot(y, yname)
         y = np.ascontiguousarray(y, dtype=X.dtype)
         if y.ndim == 1 and width == 1:
             y = y.reshape(-1, 1)
@@ -389,6 +402,11 @@ class Trainer:
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
     # -------------------------------------------------------------- training
+
+    def _log_keys(self, y, validation):
+        """The keys ``fit`` logs every epoch for targets like ``y`` (before any callback adds its own)."""
+        names = ["loss"] + [name for name, _ in _metric_fns(self.metrics, _loss_kind(self.loss, y))]
+        return names + ["samples_per_sec"] + ([f"val_{n}" for n in names] if validation else []) + ["lr", "epoch_time"]
 
     def fit(self, X, y, epochs, batch_size, validation_data=None, validation_split=0.0, shuffle=True, seed=0,
             callbacks=None):

@@ -123,7 +123,8 @@ class CrossEntropyLoss(_Loss):
         if target.dtype.kind in "iu":
             if target.shape != (b,):
                 raise ValueError(f"CrossEntropyLoss: class labels must have shape ({b},) for logits of shape "
-                                 f"{logits.shape}, got {target.shape}")
+                                 f"{logits.shape}, got {target.shape}"
+                                 + (" (probabilities must be a float array)" if target.ndim == 2 else ""))
             i = first_label_out_of_range(target, c)
             if i is not None:
                 raise ValueError(f"CrossEntropyLoss: label {int(target[i])} at index {i} is out of range "

@@ -614,6 +614,9 @@ def penalty_grad(floating[::1] grad,             # IN/OUT N, accumulated
 
 # ---------------------------------------------------------------- multi-tensor updates (cpp/optim.cpp)
 
+ctypedef void (*row_update)(void** row, int64_t n, bint f64, const void* hyper, const double* values) noexcept nogil
+
+
 cdef class TensorList:
     """Rows of 1-D C-contiguous arrays of one length and dtype per row (None: absent), with
     their data pointers taken once: a multi-tensor update is then one call whatever the
@@ -623,6 +626,7 @@ cdef class TensorList:
     cdef vector[void*] ptrs                      # row-major, width per row; NULL for None or empty
     cdef vector[int64_t] sizes
     cdef vector[char] f64
+    cdef vector[double] _no_values               # per-row values of the rules that have none
 
     def __init__(self, list rows, int width):
         cdef float[::1] v32
@@ -681,31 +685,124 @@ cdef class TensorList:
                 r64 = k.nonfinite_probe_f64(p64.data(), n64.data(), p64.size())
         return r32 == 0.0 and r64 == 0.0
 
+    cdef void** _rows_for(self, str rule, int width, str required, dict per_row) except NULL:
+        """The pointer table, after checking the row width, that every non-empty row has its
+        required columns (``required[j] == 'r'``; the kernels read them unchecked) and that each
+        per-row list has one entry per row."""
+        if self.width != width:
+            raise ValueError(f"{rule} needs rows of {width} arrays, this tensor list has {self.width}")
+        cdef Py_ssize_t rows = self.sizes.size(), i, j
+        for name, values in per_row.items():
+            if len(values) != rows:
+                raise ValueError(f"{rule}: {rows} rows but {len(values)} {name}")
+        for i in range(rows):
+            for j in range(width):
+                if required[j] == "r" and self.sizes[i] > 0 and self.ptrs[i * width + j] == NULL:
+                    raise ValueError(f"{rule}: row {i} has no array in column {j}")
+        return self.ptrs.data() if rows else <void**>&self.width   # (never read when there are no rows)
+
+    cdef void _each_row(self, void** p, row_update update, const void* hyper, const vector[double]& per_row,
+                        int per_row_width) noexcept nogil:
+        """update(row i's pointers, its length, its dtype, hyper, its per-row values) for every
+        non-empty row; per_row holds per_row_width values a row."""
+        cdef Py_ssize_t i
+        for i in range(<Py_ssize_t>self.sizes.size()):
+            if self.sizes[i] > 0:
+                update(p + i * self.width, self.sizes[i], self.f64[i], hyper, per_row.data() + i * per_row_width)
+
+    def sgd(self, double lr, double momentum, double dampening, bint nesterov, double weight_decay,
+            init_buffers):
+        """sgd_step on every row (param, grad, momentum_buffer or None), init_buffer per row."""
+        cdef void** p = self._rows_for("sgd", 3, "rr-", {"init_buffers": init_buffers})
+        cdef vector[double] init = [1.0 if b else 0.0 for b in init_buffers]
+        cdef k.SgdHyper h
+        h.lr, h.momentum, h.dampening, h.nesterov, h.weight_decay = lr, momentum, dampening, nesterov, weight_decay
+        with nogil:
+            self._each_row(p, _sgd_row, &h, init, 1)
+
+    def adagrad(self, clrs, double weight_decay, double eps):
+        """adagrad_step on every row (param, grad, state_sum), each with its own clr."""
+        cdef void** p = self._rows_for("adagrad", 3, "rrr", {"clrs": clrs})
+        cdef vector[double] clr = clrs
+        cdef k.AdagradHyper h
+        h.weight_decay, h.eps = weight_decay, eps
+        with nogil:
+            self._each_row(p, _adagrad_row, &h, clr, 1)
+
+    def adadelta(self, double lr, double rho, double eps, double weight_decay):
+        """adadelta_step on every row (param, grad, square_avg, acc_delta)."""
+        cdef void** p = self._rows_for("adadelta", 4, "rrrr", {})
+        cdef k.AdadeltaHyper h
+        h.lr, h.rho, h.eps, h.weight_decay = lr, rho, eps, weight_decay
+        with nogil:
+            self._each_row(p, _adadelta_row, &h, self._no_values, 0)
+
+    def rmsprop(self, double lr, double alpha, double eps, double weight_decay, double momentum):
+        """rmsprop_step on every row (param, grad, square_avg, grad_avg or None, momentum_buffer or None)."""
+        cdef void** p = self._rows_for("rmsprop", 5, "rrr--", {})
+        cdef k.RmspropHyper h
+        h.lr, h.alpha, h.eps, h.weight_decay, h.momentum = lr, alpha, eps, weight_decay, momentum
+        with nogil:
+            self._each_row(p, _rmsprop_row, &h, self._no_values, 0)
+
     def adam(self, double lr, double beta1, double beta2, double eps, double weight_decay, bint decoupled,
              bias_corrections1, bias_corrections2):
-        """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None)."""
-        if self.width != 5:
-            raise ValueError(f"adam needs rows of 5 arrays, this tensor list has {self.width}")
-        cdef Py_ssize_t rows = self.sizes.size(), i
-        if len(bias_corrections1) != rows or len(bias_corrections2) != rows:
-            raise ValueError(f"adam: {rows} rows but {len(bias_corrections1)} and {len(bias_corrections2)} "
-                             f"bias corrections")
-        cdef vector[double] bc1 = bias_corrections1
-        cdef vector[double] bc2 = bias_corrections2
+        """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None), with
+        its own bias corrections."""
+        cdef void** p = self._rows_for("adam", 5, "rrrr-", {"bias_corrections1": bias_corrections1,
+                                                                 "bias_corrections2": bias_corrections2})
+        cdef vector[double] bc = [c for pair in zip(bias_corrections1, bias_corrections2) for c in pair]
         cdef k.AdamHyper h
         h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled = lr, beta1, beta2, eps, weight_decay, decoupled
-        cdef void** p = self.ptrs.data()
         with nogil:
-            for i in range(rows):
-                if self.sizes[i] == 0:
-                    continue
-                h.bias_correction1, h.bias_correction2 = bc1[i], bc2[i]
-                if self.f64[i]:
-                    k.adam_step_f64(<double*>p[5 * i], <double*>p[5 * i + 2], <double*>p[5 * i + 3],
-                                    <double*>p[5 * i + 4], <const double*>p[5 * i + 1], self.sizes[i], h)
-                else:
-                    k.adam_step_f32(<float*>p[5 * i], <float*>p[5 * i + 2], <float*>p[5 * i + 3],
-                                    <float*>p[5 * i + 4], <const float*>p[5 * i + 1], self.sizes[i], h)
+            self._each_row(p, _adam_row, &h, bc, 2)
+
+
+# One row (param, grad, *state) of a TensorList through the rule's kernel: r the row's
+# pointers, h the shared hyper-parameters, v the row's own values (in the rule's order).
+
+cdef void _sgd_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+    cdef k.SgdHyper hp = (<const k.SgdHyper*>h)[0]
+    hp.init_buffer = v[0] != 0.0
+    if f64:
+        k.sgd_step_f64(<double*>r[0], <double*>r[2], <const double*>r[1], n, hp)
+    else:
+        k.sgd_step_f32(<float*>r[0], <float*>r[2], <const float*>r[1], n, hp)
+
+
+cdef void _adagrad_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+    cdef k.AdagradHyper hp = (<const k.AdagradHyper*>h)[0]
+    hp.clr = v[0]
+    if f64:
+        k.adagrad_step_f64(<double*>r[0], <double*>r[2], <const double*>r[1], n, hp)
+    else:
+        k.adagrad_step_f32(<float*>r[0], <float*>r[2], <const float*>r[1], n, hp)
+
+
+cdef void _adadelta_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+    cdef const k.AdadeltaHyper* hp = <const k.AdadeltaHyper*>h
+    if f64:
+        k.adadelta_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <const double*>r[1], n, hp[0])
+    else:
+        k.adadelta_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <const float*>r[1], n, hp[0])
+
+
+cdef void _rmsprop_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+    cdef const k.RmspropHyper* hp = <const k.RmspropHyper*>h
+    if f64:
+        k.rmsprop_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <double*>r[4], <const double*>r[1], n,
+                           hp[0])
+    else:
+        k.rmsprop_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <float*>r[4], <const float*>r[1], n, hp[0])
+
+
+cdef void _adam_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+    cdef k.AdamHyper hp = (<const k.AdamHyper*>h)[0]
+    hp.bias_correction1, hp.bias_correction2 = v[0], v[1]
+    if f64:
+        k.adam_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <double*>r[4], <const double*>r[1], n, hp)
+    else:
+        k.adam_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <float*>r[4], <const float*>r[1], n, hp)
 
 
 # ---------------------------------------------------------------- mini-batch gathering (cpp/gather.cpp)

@@ -340,19 +340,32 @@ def test_replaced_parameter_is_detected():
 
 
 def per_parameter_path(opt):
-    """Make ``opt`` take the base class's one ``_update`` per parameter (the reference path)."""
-    opt._prepare_group = lambda k, i, g: optim.Optimizer._prepare_group(opt, k, i, g)
-    opt._apply_group = lambda k, g, rows: optim.Optimizer._apply_group(opt, k, g, rows)
+    """Make ``opt`` take one ``_update`` per parameter (the reference path), not its multi-tensor kernel."""
+    opt._multi_tensor = False
 
 
-def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
-    """Adam updates all parameters in one cached multi-tensor call: replacing a grad or data
-    array, freezing a parameter, editing the group list, switching amsgrad or the backend,
-    loading a state dict and replacing a state array must all be seen, exactly as by one
-    update per parameter."""
+# rule -> (options, an option switched on mid-run, a state buffer replaced mid-run)
+MULTI_TENSOR_RULES = {
+    "Adam": (dict(lr=0.05, weight_decay=0.01), ("amsgrad", True), "exp_avg"),
+    "AdamW": (dict(lr=0.05), ("amsgrad", True), "exp_avg_sq"),
+    "SGD": (dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01), ("momentum", 0.5), "momentum_buffer"),
+    "RMSprop": (dict(lr=0.01, momentum=0.5, weight_decay=0.01), ("centered", True), "square_avg"),
+    "Adagrad": (dict(lr=0.05, lr_decay=0.1, initial_accumulator_value=0.2), ("weight_decay", 0.1), "sum"),
+    "Adadelta": (dict(lr=0.5, weight_decay=0.01), ("rho", 0.5), "acc_delta"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MULTI_TENSOR_RULES))
+def test_multi_tensor_step_follows_every_change_between_steps(use_backend, name):
+    """Every rule updates all parameters of a group in one cached multi-tensor call: replacing
+    a grad or data array, freezing a parameter, editing the group list, switching an option
+    or the backend, loading a state dict and replacing a state array or a whole record must
+    all be seen, exactly as by one update per parameter."""
+    options, (switch, value), key = MULTI_TENSOR_RULES[name]
+
     def run(per_parameter):
         ps = [Param(rng_p.normal(size=s)) for s in [(3, 4), (5,), (2, 2)]]
-        opt = optim.Adam(ps, lr=0.05, weight_decay=0.01)
+        opt = getattr(optim, name)(ps, **options)
         if per_parameter:                               # the reference path: one _update per parameter
             per_parameter_path(opt)
         extra = Param(rng_p.normal(size=(4,)))
@@ -370,7 +383,7 @@ def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
                 ps[2].requires_grad = True
                 opt.param_groups[0]["params"].append(extra)  # the group list edited in place
             if step == 6:
-                opt.param_groups[0]["amsgrad"] = True
+                opt.param_groups[0][switch] = value
             if step == 7:
                 use_backend("numpy")
             if step == 8:
@@ -380,18 +393,37 @@ def test_multi_tensor_step_follows_every_change_between_steps(use_backend):
             if step == 10:
                 ps[0].grad = None
             if step == 11:                                   # one state array replaced in the state dict
-                opt.state[ps[1]]["exp_avg"] = opt.state[ps[1]]["exp_avg"] * 0.5
+                opt.state[ps[1]][key] = opt.state[ps[1]][key] * 0.5
             if step == 12:                                   # a whole state record replaced
                 opt.state[ps[2]] = {}
             opt.step()
-        return [p.data for p in ps + [extra]]
+        return [p.data for p in ps + [extra]] + [opt.state_dict()]
 
     rng_p, rng_g = np.random.default_rng(1), np.random.default_rng(2)
     want = run(True)
     rng_p, rng_g = np.random.default_rng(1), np.random.default_rng(2)
     got = run(False)
-    for g, w in zip(got, want):
+    for g, w in zip(got[:-1], want[:-1]):
         np.testing.assert_array_equal(g, w)
+    assert repr(got[-1]) == repr(want[-1])             # state (buffers, step counts) the same too
+
+
+def test_sgd_momentum_buffer_set_to_none_starts_anew():
+    """PyTorch reads a None momentum buffer as none yet: the next step sets it to the gradient
+    (no dampening on that step), on both update paths."""
+    for per_parameter in (False, True):
+        a = Param(np.zeros(3))
+        opt = optim.SGD([a], lr=1.0, momentum=0.9, dampening=0.5)
+        if per_parameter:
+            per_parameter_path(opt)
+        a.grad[...] = 1.0
+        opt.step()
+        np.testing.assert_array_equal(opt.state[a]["momentum_buffer"], 1.0)    # b₁ = g
+        opt.state[a]["momentum_buffer"] = None
+        a.grad[...] = 2.0
+        opt.step()
+        np.testing.assert_array_equal(opt.state[a]["momentum_buffer"], 2.0)    # b = g again, not 0.9·0 + 0.5·2
+        np.testing.assert_array_equal(a.data, -3.0)
 
 
 def test_replaced_state_record_restarts_the_parameter():

@@ -243,32 +243,52 @@ def test_reductions_bitwise_equal_for_1_2_3_threads():
     assert out[0] == out[1] == out[2]
 
 
-# ------------------------------------------------------------------------------ multi-tensor Adam
+# ------------------------------------------------------------------------------ multi-tensor updates
 
-def _adam_rows(seed, dtypes, sizes, amsgrad):
+# rule -> (one-row kernel, state columns: 'r' required, 'o' optional, hyper-parameters,
+#          per-row argument of the multi call -> of the one-row call, with 5 per-row values)
+MULTI = {
+    "sgd": ("sgd_step", "o", dict(lr=0.1, momentum=0.9, dampening=0.2, nesterov=False, weight_decay=0.05),
+            ("init_buffers", "init_buffer", [True, False, True, False, True])),
+    "adagrad": ("adagrad_step", "r", dict(weight_decay=0.05, eps=1e-10),
+                ("clrs", "clr", [0.1, 0.05, 0.02, 0.01, 0.3])),
+    "adadelta": ("adadelta_step", "rr", dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.05), None),
+    "rmsprop": ("rmsprop_step", "roo", dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.05, momentum=0.9), None),
+    "adam": ("adam_step", "rro", dict(lr=1e-2, beta1=0.8, beta2=0.99, eps=1e-8, weight_decay=0.05, decoupled=True),
+             (("bias_corrections1", "bias_correction1", [1 - 0.8 ** t for t in range(1, 6)]),
+              ("bias_corrections2", "bias_correction2", [1 - 0.99 ** t for t in range(1, 6)]))),
+}
+
+
+def _per_row_args(rule):
+    per_row = MULTI[rule][3]
+    return () if per_row is None else (per_row,) if isinstance(per_row[0], str) else per_row
+
+
+def _rows(seed, rule, dtypes, sizes, optional):
+    """Rows (param, grad, *state), optional columns None unless asked; state in [1, 2) in the first
+    column (square sums), in [0, 0.5) after it (RMSprop's centred v − ḡ² stays positive)."""
     rng = np.random.default_rng(seed)
-    rows = []
-    for dtype, n in zip(dtypes, sizes):
-        arrays = [rng.normal(size=n).astype(dtype) for _ in range(3)] + [rng.random(n).astype(dtype)]
-        arrays.append(rng.random(n).astype(dtype) if amsgrad else None)
-        rows.append(arrays)
-    return rows
+    return [[rng.normal(size=n).astype(dtype), rng.normal(size=n).astype(dtype)]
+            + [(rng.random(n) * (0.5 if j else 1.0) + (0.0 if j else 1.0)).astype(dtype)
+               if kind == "r" or optional else None for j, kind in enumerate(MULTI[rule][1])]
+            for dtype, n in zip(dtypes, sizes)]
 
 
-@pytest.mark.parametrize("amsgrad", [False, True])
-@pytest.mark.parametrize("decoupled", [False, True])
-def test_adam_step_multi_equals_one_call_per_row(amsgrad, decoupled):
+@pytest.mark.parametrize("optional", [False, True])
+@pytest.mark.parametrize("rule", sorted(MULTI))
+def test_step_multi_equals_one_call_per_row(rule, optional):
+    one, _, hyper, _ = MULTI[rule]
     dtypes = [np.float32, np.float64, np.float32, np.float32, np.float64]
     sizes = [7, 1029, 0, LARGE, 63]                    # mixed dtypes, an empty row, a threaded one
-    hyper = dict(lr=1e-2, beta1=0.8, beta2=0.99, eps=1e-8, weight_decay=0.05, decoupled=decoupled)
-    bc1 = [1 - 0.8 ** t for t in (1, 2, 3, 4, 5)]
-    bc2 = [1 - 0.99 ** t for t in (1, 2, 3, 4, 5)]
-    want = _adam_rows(1, dtypes, sizes, amsgrad)
-    for row, b1, b2 in zip(want, bc1, bc2):
-        native.adam_step(*row, **hyper, bias_correction1=b1, bias_correction2=b2)
+    per_row = _per_row_args(rule)
+    want = _rows(1, rule, dtypes, sizes, optional)
+    for i, row in enumerate(want):
+        getattr(native, one)(*row, **hyper, **{single: values[i] for _, single, values in per_row})
     for kernels in (native, reference):
-        got = _adam_rows(1, dtypes, sizes, amsgrad)
-        kernels.adam_step_multi(kernels.tensor_list(got), **hyper, bias_corrections1=bc1, bias_corrections2=bc2)
+        got = _rows(1, rule, dtypes, sizes, optional)
+        getattr(kernels, f"{one}_multi")(kernels.tensor_list(got), **hyper,
+                                         **{multi: values for multi, _, values in per_row})
         for g_row, w_row in zip(got, want):
             for g, w in zip(g_row, w_row):
                 if g is None:
@@ -279,7 +299,32 @@ def test_adam_step_multi_equals_one_call_per_row(amsgrad, decoupled):
                     np.testing.assert_allclose(g, w, rtol=_rtol(g.dtype), atol=_rtol(g.dtype))
 
 
-def test_tensor_list_and_adam_step_multi_reject_bad_rows():
+@pytest.mark.parametrize("rule", sorted(MULTI))
+def test_step_multi_rejects_bad_rows(rule):
+    """Rows of the wrong width, a per-row list of the wrong length, a required array missing
+    (the kernel would read through a null pointer): ValueError, nothing updated."""
+    one, columns, hyper, _ = MULTI[rule]
+    per_row = _per_row_args(rule)
+    multi = getattr(native, f"{one}_multi")
+    args = {m: values[:1] for m, _, values in per_row}
+    a = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match=f"rows of {2 + len(columns)}"):
+        multi(native.tensor_list([(a,) * (3 + len(columns))]), **hyper, **args)
+    for m in args:
+        for kernels in (native, reference):
+            with pytest.raises(ValueError, match=rf"{rule}: 1 rows but 0 {m}"):
+                getattr(kernels, f"{one}_multi")(kernels.tensor_list([(a,) * (2 + len(columns))]), **hyper,
+                                                 **{**args, m: []})
+    for j in [1] + [2 + i for i, kind in enumerate(columns) if kind == "r"]:
+        row = [np.ones(4, np.float32) for _ in range(2 + len(columns))]
+        row[j] = None
+        with pytest.raises(ValueError, match=f"{rule}: row 0 has no array in column {j}"):
+            multi(native.tensor_list([row]), **hyper, **args)
+        assert all(np.all(x == 1.0) for x in row if x is not None)
+    multi(native.tensor_list([(np.zeros(0, np.float32), None) + (None,) * len(columns)]), **hyper, **args)
+
+
+def test_tensor_list_rejects_mixed_rows():
     a32, a64 = np.zeros(4, np.float32), np.zeros(4)
     with pytest.raises(ValueError, match="row 0"):
         native.tensor_list([(a32, a32, a32, a64, None)])                 # mixed dtypes in a row
@@ -287,14 +332,6 @@ def test_tensor_list_and_adam_step_multi_reject_bad_rows():
         native.tensor_list([(a32,) * 5, (a32, a32, np.zeros(3, np.float32), a32, None)])   # lengths differ
     with pytest.raises(ValueError, match="row 0 has 4 arrays"):
         native._native.TensorList([(a32,) * 4], 5)
-    with pytest.raises(ValueError, match="rows of 5"):
-        native.adam_step_multi(native.tensor_list([(a32,) * 4]), lr=0.1, beta1=0.9, beta2=0.9, eps=1e-8,
-                               weight_decay=0.0, decoupled=False, bias_corrections1=[0.1], bias_corrections2=[0.1])
-    for kernels in (native, reference):
-        with pytest.raises(ValueError, match="bias corrections"):
-            kernels.adam_step_multi(kernels.tensor_list([(a32,) * 4 + (None,)]), lr=0.1, beta1=0.9, beta2=0.9,
-                                    eps=1e-8, weight_decay=0.0, decoupled=False, bias_corrections1=[],
-                                    bias_corrections2=[0.1])
 
 
 def test_all_finite_rows_over_a_tensor_list():

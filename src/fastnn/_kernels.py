@@ -271,6 +271,26 @@ def tensor_list(rows):
     return _native.TensorList(rows, len(rows[0]) if rows else 0)
 
 
+def sgd_step_multi(tensors, *, lr, momentum, dampening, nesterov, weight_decay, init_buffers):
+    """sgd_step on every row (param, grad, momentum_buffer or None) of a tensor_list, init_buffer per row."""
+    tensors.sgd(lr, momentum, dampening, nesterov, weight_decay, init_buffers)
+
+
+def adagrad_step_multi(tensors, *, clrs, weight_decay, eps):
+    """adagrad_step on every row (param, grad, state_sum) of a tensor_list, clr per row."""
+    tensors.adagrad(clrs, weight_decay, eps)
+
+
+def adadelta_step_multi(tensors, *, lr, rho, eps, weight_decay):
+    """adadelta_step on every row (param, grad, square_avg, acc_delta) of a tensor_list."""
+    tensors.adadelta(lr, rho, eps, weight_decay)
+
+
+def rmsprop_step_multi(tensors, *, lr, alpha, eps, weight_decay, momentum):
+    """rmsprop_step on every row (param, grad, square_avg, grad_avg or None, momentum_buffer or None)."""
+    tensors.rmsprop(lr, alpha, eps, weight_decay, momentum)
+
+
 def adam_step_multi(tensors, *, lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1,
                     bias_corrections2):
     """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None) of a

@@ -1,7 +1,7 @@
 """Adadelta (torch.optim.Adadelta): steps scaled by the ratio of running RMS of updates and gradients."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, check_real, state_buffer
+from .optimizer import Optimizer, _next_step, check_real, state_buffer
 
 __all__ = ["Adadelta"]
 
@@ -18,11 +18,19 @@ class Adadelta(Optimizer):
         check_real(group, "eps", "epsilon value", low=0.0)
         check_real(group, "weight_decay", "weight_decay value", low=0.0)
 
+    _multi_tensor = True
+
     def _state_keys(self, group):
         return ("square_avg", "acc_delta")
 
+    def _apply_rows(self, k, group, tensors, states, fresh):
+        for state in states:
+            _next_step(state)
+        k.adadelta_step_multi(tensors, lr=group["lr"], rho=group["rho"], eps=group["eps"],
+                              weight_decay=group["weight_decay"])
+
     def _update(self, k, param, grad, state, group):
         bufs = state_buffer(state, "square_avg", param), state_buffer(state, "acc_delta", param)
-        state["step"] = state.get("step", 0) + 1              # after the buffers' checks
+        _next_step(state)                                     # after the buffers' checks
         k.adadelta_step(param, grad, *bufs, lr=group["lr"], rho=group["rho"], eps=group["eps"],
                         weight_decay=group["weight_decay"])

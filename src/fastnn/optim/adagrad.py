@@ -1,7 +1,7 @@
 """Adagrad (torch.optim.Adagrad): per-coordinate steps shrinking with the summed squared gradients."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, check_real, state_buffer
+from .optimizer import Optimizer, _next_step, check_real, state_buffer
 
 __all__ = ["Adagrad"]
 
@@ -21,11 +21,21 @@ class Adagrad(Optimizer):
         check_real(group, "initial_accumulator_value", "initial_accumulator_value value", low=0.0)
         check_real(group, "eps", "epsilon value", low=0.0)
 
+    _multi_tensor = True
+
     def _state_keys(self, group):
         return ("sum",)
 
+    def _state_fill(self, group, key):
+        return group["initial_accumulator_value"]
+
+    def _apply_rows(self, k, group, tensors, states, fresh):
+        k.adagrad_step_multi(tensors, clrs=[group["lr"] / (1.0 + (_next_step(state) - 1) * group["lr_decay"])
+                                            for state in states],
+                             weight_decay=group["weight_decay"], eps=group["eps"])
+
     def _update(self, k, param, grad, state, group):
-        state_sum = state_buffer(state, "sum", param, group["initial_accumulator_value"])
-        t = state["step"] = state.get("step", 0) + 1          # after the buffer's check
+        state_sum = state_buffer(state, "sum", param, self._state_fill(group, "sum"))
+        t = _next_step(state)                                 # after the buffer's check
         k.adagrad_step(param, grad, state_sum, clr=group["lr"] / (1.0 + (t - 1) * group["lr_decay"]),
                        weight_decay=group["weight_decay"], eps=group["eps"])

@@ -6,7 +6,7 @@ computed here in double and passed to the kernel.
 """
 from __future__ import annotations
 
-from .optimizer import Optimizer, check_bool, check_real, real_value, state_buffer
+from .optimizer import Optimizer, _next_step, check_bool, check_real, real_value, state_buffer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -35,18 +35,14 @@ class Adam(Optimizer):
     def _state_keys(self, group):
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if group["amsgrad"] else None)
 
-    def _prepare_group(self, k, index, group):
-        return self._group_tensors(k, index, group, self._state_keys(group))
+    _multi_tensor = True
 
-    def _apply_group(self, k, group, prepared):
+    def _apply_rows(self, k, group, tensors, states, fresh):
         """All parameters of the group in one multi-tensor kernel call (same formula as _update)."""
-        tensors, states = prepared
-        if not states:
-            return
         beta1, beta2 = group["betas"]
         bc1, bc2, last = [], [], None
         for state in states:
-            t = state["step"] = state.get("step", 0) + 1
+            t = _next_step(state)
             if t != last:                             # parameters usually share the step count
                 last, c1, c2 = t, 1.0 - beta1 ** t, 1.0 - beta2 ** t
             bc1.append(c1)
@@ -58,7 +54,7 @@ class Adam(Optimizer):
     def _update(self, k, param, grad, state, group):
         bufs = (state_buffer(state, "exp_avg", param), state_buffer(state, "exp_avg_sq", param),
                 state_buffer(state, "max_exp_avg_sq", param) if group["amsgrad"] else None)
-        t = state["step"] = state.get("step", 0) + 1          # after the buffers' checks
+        t = _next_step(state)                                 # after the buffers' checks
         beta1, beta2 = group["betas"]
         k.adam_step(param, grad, *bufs, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
                     weight_decay=group["weight_decay"], decoupled=self.decoupled,

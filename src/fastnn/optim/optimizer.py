@@ -12,6 +12,12 @@ Hyper-parameters edited in ``param_groups`` between steps (lr schedulers do) are
 again by ``step`` when their value objects changed; errors name the group, or the
 parameter (its index in ``state_dict()``), they concern.
 
+The built-in rules also have a multi-tensor form (``_multi_tensor``, ``_apply_rows``): the
+group's (param, grad, *state) rows go to the native kernel in one call through a tensor list
+made once and reused while no array, record or option changed: one kernel call a step, not
+one Python call a parameter. ``_update`` stays the reference the tests hold the multi-tensor
+step to, bit for bit.
+
 A parameter is any object with ``.data`` and ``.grad``: C-contiguous float32/float64
 ndarrays of one shape and dtype (``grad`` may be None: the parameter is skipped, as is
 one whose ``requires_grad`` is False). Updates are in place, so a parameter's ``.data``
@@ -60,6 +66,12 @@ def state_buffer(state, key, param, fill=0.0):
     elif not buf.flags.c_contiguous or not buf.flags.writeable:
         raise ValueError(f"optimizer state {key!r} must be a writeable C-contiguous array (it is updated in place)")
     return buf
+
+
+def _next_step(state):
+    """Count one more step in a parameter's state record; the new count."""
+    t = state["step"] = state.get("step", 0) + 1
+    return t
 
 
 def real_value(value, name, label, *, low=None, high=None, high_inclusive=True):
@@ -196,16 +208,32 @@ class Optimizer:
         raise NotImplementedError
 
     def _state_keys(self, group):
-        """The state buffers ``_update`` keeps for a parameter of ``group``; the step checks the
-        ones that already exist before it updates anything."""
+        """The state buffers the rule keeps for a parameter of ``group``, in the order of its
+        kernel's columns (None for a column the group's options leave out); the step checks
+        the ones that already exist before it updates anything."""
         return ()
+
+    def _state_fill(self, group, key):
+        """The value a new ``key`` buffer starts at."""
+        return 0.0
+
+    # A rule with a multi-tensor kernel sets _multi_tensor and defines _apply_rows: a step
+    # is then one kernel call per group over a cached tensor list. _update stays the
+    # reference path (one call per parameter; tests compare the two bit for bit).
+    _multi_tensor = False
+
+    def _apply_rows(self, k, group, tensors, states, fresh):
+        """Update every row of ``tensors`` (param, grad, *state buffers) in one kernel call;
+        ``states`` are the rows' state records, ``fresh[i]`` is True when row i's buffers were
+        created for this step (cleared once the rows are updated)."""
+        raise NotImplementedError
 
     def _prepare_group(self, k, index, group):
         """What ``_apply_group`` needs to update the ``index``-th group, with everything that can
         be refused (gradients, state records and buffers) checked: step prepares every group
-        before it applies any, so a refused parameter leaves all of them as they were. The
-        default is [(data, grad, state)] for ``_update``; a rule with a multi-tensor kernel
-        overrides both and uses ``_group_tensors``."""
+        before it applies any, so a refused parameter leaves all of them as they were."""
+        if self._multi_tensor:
+            return self._group_tensors(k, index, group, self._state_keys(group))
         rows, keys = [], self._state_keys(group)
         for i, p in enumerate(group["params"]):
             grad = p.grad
@@ -216,15 +244,21 @@ class Optimizer:
                 _check_grad(data, grad)
                 state = self._state_of(p)
                 for key in keys:
-                    if state.get(key) is not None:
+                    if key is not None and state.get(key) is not None:
                         state_buffer(state, key, data)
             except (TypeError, ValueError) as e:
                 raise _prefixed(e, self._param_name(index, i)) from None
             rows.append((data, grad, state))
         return rows
 
-    def _apply_group(self, k, group, rows):
-        for data, grad, state in rows:
+    def _apply_group(self, k, group, prepared):
+        if self._multi_tensor:
+            tensors, states, fresh = prepared
+            if states:
+                self._apply_rows(k, group, tensors, states, fresh)
+                fresh[:] = [False] * len(fresh)
+            return
+        for data, grad, state in prepared:
             self._update(k, data, grad, state, group)
 
     def _state_of(self, p):
@@ -241,8 +275,9 @@ class Optimizer:
         return f"parameter {sum(len(g['params']) for g in self.param_groups[:n]) + i} (param_groups[{n}])"
 
     def _group_tensors(self, k, index, group, keys):
-        """(k.tensor_list of rows (param, grad, *state[keys]) flattened, [state per row]) for the
-        parameters of ``group`` that have a gradient; state buffers are created on first use.
+        """(k.tensor_list of rows (param, grad, *state[keys]) flattened, [state per row], [row's
+        buffers created now, per row]) for the parameters of ``group`` that have a gradient;
+        state buffers are created on first use.
 
         Cached between steps: the handle is rebuilt only when a parameter's data, grad or
         requires_grad, a state record in ``self.state``, a state buffer, the group or the
@@ -261,8 +296,8 @@ class Optimizer:
                 # every self.state[p] still the record, and every record[key] the buffer, in the handle?
                 if not (any(map(operator.is_not, map(self.state.get, updated), states))
                         or any(map(operator.is_not, map(dict.get, owners, names), bufs))):
-                    return cached[7], states
-        checks, updated, states, buffer_checks, rows = [], [], [], [], []
+                    return cached[7], states, cached[8]
+        checks, updated, states, buffer_checks, rows, fresh = [], [], [], [], [], []
         for i, p in enumerate(params):
             data, grad, req = p.data, p.grad, getattr(p, "requires_grad", True)
             checks.append((p, data, grad, req))
@@ -271,7 +306,9 @@ class Optimizer:
             try:
                 _check_grad(data, grad)
                 state = self._state_of(p)
-                bufs = tuple(state_buffer(state, key, data) if key is not None else None for key in keys)
+                fresh.append(any(key is not None and state.get(key) is None for key in keys))
+                bufs = tuple(None if key is None else state_buffer(state, key, data, self._state_fill(group, key))
+                             for key in keys)
             except (TypeError, ValueError) as e:
                 raise _prefixed(e, self._param_name(index, i)) from None
             buffer_checks.extend((state, key, b) for key, b in zip(keys, bufs) if key is not None)
@@ -281,8 +318,8 @@ class Optimizer:
             states.append(state)
         handle = k.tensor_list(rows)
         buffer_checks = tuple(zip(*buffer_checks)) or ((), (), ())   # (records, keys, buffers)
-        self._tensor_cache[index] = (k, params, keys, checks, updated, states, buffer_checks, handle)
-        return handle, states
+        self._tensor_cache[index] = (k, params, keys, checks, updated, states, buffer_checks, handle, fresh)
+        return handle, states, fresh
 
     # ---------------------------------------------------------------- groups
 

@@ -1,7 +1,7 @@
 """RMSprop (torch.optim.RMSprop), optionally centred and with momentum; eps outside the square root."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, check_bool, check_real, state_buffer
+from .optimizer import Optimizer, _next_step, check_bool, check_real, state_buffer
 
 __all__ = ["RMSprop"]
 
@@ -22,14 +22,22 @@ class RMSprop(Optimizer):
         check_real(group, "momentum", "momentum value", low=0.0)
         check_bool(group, "centered")
 
+    _multi_tensor = True
+
     def _state_keys(self, group):
-        return (("square_avg",) + (("grad_avg",) if group["centered"] else ())
-                + (("momentum_buffer",) if group["momentum"] > 0 else ()))
+        return ("square_avg", "grad_avg" if group["centered"] else None,
+                "momentum_buffer" if group["momentum"] > 0 else None)
+
+    def _apply_rows(self, k, group, tensors, states, fresh):
+        for state in states:
+            _next_step(state)
+        k.rmsprop_step_multi(tensors, lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                             weight_decay=group["weight_decay"], momentum=group["momentum"])
 
     def _update(self, k, param, grad, state, group):
         bufs = (state_buffer(state, "square_avg", param),
                 state_buffer(state, "grad_avg", param) if group["centered"] else None,
                 state_buffer(state, "momentum_buffer", param) if group["momentum"] > 0 else None)
-        state["step"] = state.get("step", 0) + 1              # after the buffers' checks
+        _next_step(state)                                     # after the buffers' checks
         k.rmsprop_step(param, grad, *bufs, lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
                        weight_decay=group["weight_decay"], momentum=group["momentum"])

@@ -25,13 +25,19 @@ class SGD(Optimizer):
         if check_bool(group, "nesterov") and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
+    _multi_tensor = True
+
     def _state_keys(self, group):
-        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+        return ("momentum_buffer" if group["momentum"] != 0 else None,)
+
+    def _apply_rows(self, k, group, tensors, states, fresh):
+        k.sgd_step_multi(tensors, lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+                         nesterov=group["nesterov"], weight_decay=group["weight_decay"], init_buffers=fresh)
 
     def _update(self, k, param, grad, state, group):
         buf, first = None, False
         if group["momentum"] != 0:
-            first = "momentum_buffer" not in state
+            first = state.get("momentum_buffer") is None     # as PyTorch: a None buffer starts anew
             buf = state_buffer(state, "momentum_buffer", param)
         k.sgd_step(param, grad, buf, lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
                    nesterov=group["nesterov"], weight_decay=group["weight_decay"], init_buffer=first)

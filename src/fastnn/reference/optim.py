@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 __all__ = [
-    "sgd_step", "adagrad_step", "adadelta_step", "rmsprop_step", "adam_step", "tensor_list", "adam_step_multi",
+    "sgd_step", "adagrad_step", "adadelta_step", "rmsprop_step", "adam_step", "tensor_list", "sgd_step_multi",
+    "adagrad_step_multi", "adadelta_step_multi", "rmsprop_step_multi", "adam_step_multi",
     "sum_squares", "all_finite", "all_finite_rows", "max_abs", "scale_inplace", "clamp_inplace", "renorm_rows",
     "l1_penalty_grad", "l2_penalty_grad",
 ]
@@ -108,14 +109,48 @@ def tensor_list(rows):
     return [tuple(r) for r in rows]
 
 
+def _per_row(rule, tensors, width, **per_row):
+    """Rows of ``tensors`` checked as the native tensor list checks them, zipped with the per-row values."""
+    for i, row in enumerate(tensors):
+        if len(row) != width:
+            raise ValueError(f"{rule} needs rows of {width} arrays, row {i} has {len(row)}")
+    for name, values in per_row.items():
+        if len(values) != len(tensors):
+            raise ValueError(f"{rule}: {len(tensors)} rows but {len(values)} {name}")
+    return zip(tensors, *per_row.values())
+
+
+def sgd_step_multi(tensors, *, lr, momentum, dampening, nesterov, weight_decay, init_buffers):
+    """sgd_step on every row (param, grad, momentum_buffer or None), init_buffer per row."""
+    for (p, g, buf), init in _per_row("sgd", tensors, 3, init_buffers=init_buffers):
+        sgd_step(p, g, buf, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                 weight_decay=weight_decay, init_buffer=init)
+
+
+def adagrad_step_multi(tensors, *, clrs, weight_decay, eps):
+    """adagrad_step on every row (param, grad, state_sum), clr per row."""
+    for (p, g, s), clr in _per_row("adagrad", tensors, 3, clrs=clrs):
+        adagrad_step(p, g, s, clr=clr, weight_decay=weight_decay, eps=eps)
+
+
+def adadelta_step_multi(tensors, *, lr, rho, eps, weight_decay):
+    """adadelta_step on every row (param, grad, square_avg, acc_delta)."""
+    for (p, g, v, u), in _per_row("adadelta", tensors, 4):
+        adadelta_step(p, g, v, u, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+
+
+def rmsprop_step_multi(tensors, *, lr, alpha, eps, weight_decay, momentum):
+    """rmsprop_step on every row (param, grad, square_avg, grad_avg or None, momentum_buffer or None)."""
+    for (p, g, v, a, b), in _per_row("rmsprop", tensors, 5):
+        rmsprop_step(p, g, v, a, b, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+
+
 def adam_step_multi(tensors, *, lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1,
                     bias_corrections2):
     """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None), each with
     its own bias corrections."""
-    if not len(tensors) == len(bias_corrections1) == len(bias_corrections2):
-        raise ValueError(f"adam: {len(tensors)} rows but {len(bias_corrections1)} and {len(bias_corrections2)} "
-                         f"bias corrections")
-    for (p, g, m, v, vmax), bc1, bc2 in zip(tensors, bias_corrections1, bias_corrections2):
+    for (p, g, m, v, vmax), bc1, bc2 in _per_row("adam", tensors, 5, bias_corrections1=bias_corrections1,
+                                                 bias_corrections2=bias_corrections2):
         adam_step(p, g, m, v, vmax, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                   decoupled=decoupled, bias_correction1=bc1, bias_correction2=bc2)
 

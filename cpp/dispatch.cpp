@@ -107,6 +107,31 @@ int num_threads() {
 
 void set_num_threads(int n) { g_threads = n < 1 ? 1 : n; }
 
+void update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
+                 RowUpdate update, const void* hyper, const double* values, int values_per_row) {
+    int64_t total = 0;
+    for (int64_t r = 0; r < rows; ++r) total += sizes[r];
+    // Flat elements [lo, hi): the part of each row that falls inside.
+    auto run = [&](int64_t lo, int64_t hi) {
+        int64_t start = 0;
+        for (int64_t r = 0; r < rows && start < hi; start += sizes[r], ++r) {
+            const int64_t a = lo > start ? lo : start, b = hi < start + sizes[r] ? hi : start + sizes[r];
+            if (a < b) update(ptrs + r * width, a - start, b - a, f64[r], hyper, values + r * values_per_row);
+        }
+    };
+    const int nt = threads_for(total, kOptimGrain);
+    if (nt <= 1) {
+        run(0, total);
+        return;
+    }
+    const int64_t chunk = ((total + nt - 1) / nt + 15) / 16 * 16;  // whole cache lines of f32
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; ++t) {
+        const int64_t lo = t * chunk < total ? t * chunk : total;
+        run(lo, lo + chunk < total ? lo + chunk : total);
+    }
+}
+
 #define FASTNN_FORWARD(ret, name, params, args) \
     ret name params { return table()->name args; }
 FASTNN_KERNELS(FASTNN_FORWARD)

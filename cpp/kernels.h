@@ -111,4 +111,17 @@ const char* supported_isas();
 int avx512_emulated();
 const char* openmp_runtime();
 
+// A multi-tensor optimizer step: rows of a rule's buffers (param, grad, *state), row r's
+// `width` pointers at ptrs[r·width] (null where absent), sizes[r] elements of dtype f64[r].
+// update(row, lo, n, f64, hyper, values) runs the rule's kernel on elements [lo, lo + n) of
+// the row, with the rows' shared hyper-parameters and the row's own values_per_row doubles
+// at values + r·values_per_row. The rows are cut as one flat range of Σ sizes elements
+// into one contiguous piece per thread (threads_for(Σ sizes, kOptimGrain)), so many small
+// tensors are spread over the threads as well as one large one; the updates are
+// element-wise, so neither the cut nor the thread count changes a bit.
+typedef void (*RowUpdate)(void* const* row, int64_t lo, int64_t n, int f64, const void* hyper,
+                          const double* values);
+void update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
+                 RowUpdate update, const void* hyper, const double* values, int values_per_row);
+
 }  // namespace fastnn

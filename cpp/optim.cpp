@@ -25,9 +25,7 @@ namespace FASTNN_ISA_NS {
 
 namespace {
 
-// Elements per thread below which a pass stays serial: an f32 Adam step over 2^15
-// elements moves ~0.9 MB (tens of µs), well above a warm OpenMP region (KERNELS.md §6).
-constexpr int64_t kGrain = int64_t(1) << 15;
+constexpr int64_t kGrain = kOptimGrain;
 constexpr int64_t kSumBlock = int64_t(1) << 13;  // elements per partial sum
 constexpr int kLanes = 16;                       // f64 accumulators inside one block
 

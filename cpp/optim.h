@@ -14,6 +14,10 @@
 
 namespace fastnn {
 
+// Elements per thread below which an update stays serial: an f32 Adam step over 2^15
+// elements moves ~0.9 MB (tens of µs), well above a warm OpenMP region (KERNELS.md §6).
+constexpr int64_t kOptimGrain = int64_t(1) << 15;
+
 // b ← g' (init_buffer: the buffer's first step) or μb + (1−τ)g';
 // d = g' + μb (nesterov) or b (momentum) or g' (no buffer); θ −= γ·d.
 struct SgdHyper {

@@ -614,9 +614,6 @@ def penalty_grad(floating[::1] grad,             # IN/OUT N, accumulated
 
 # ---------------------------------------------------------------- multi-tensor updates (cpp/optim.cpp)
 
-ctypedef void (*row_update)(void** row, int64_t n, bint f64, const void* hyper, const double* values) noexcept nogil
-
-
 cdef class TensorList:
     """Rows of 1-D C-contiguous arrays of one length and dtype per row (None: absent), with
     their data pointers taken once: a multi-tensor update is then one call whatever the
@@ -701,14 +698,11 @@ cdef class TensorList:
                     raise ValueError(f"{rule}: row {i} has no array in column {j}")
         return self.ptrs.data() if rows else <void**>&self.width   # (never read when there are no rows)
 
-    cdef void _each_row(self, void** p, row_update update, const void* hyper, const vector[double]& per_row,
+    cdef void _each_row(self, void** p, k.RowUpdate update, const void* hyper, const vector[double]& per_row,
                         int per_row_width) noexcept nogil:
-        """update(row i's pointers, its length, its dtype, hyper, its per-row values) for every
-        non-empty row; per_row holds per_row_width values a row."""
-        cdef Py_ssize_t i
-        for i in range(<Py_ssize_t>self.sizes.size()):
-            if self.sizes[i] > 0:
-                update(p + i * self.width, self.sizes[i], self.f64[i], hyper, per_row.data() + i * per_row_width)
+        """update on every row (k.update_rows: the rows cut over the threads as one flat range)."""
+        k.update_rows(p, self.width, self.sizes.data(), self.f64.data(), self.sizes.size(), update, hyper,
+                      per_row.data(), per_row_width)
 
     def sgd(self, double lr, double momentum, double dampening, bint nesterov, double weight_decay,
             init_buffers):
@@ -758,51 +752,66 @@ cdef class TensorList:
             self._each_row(p, _adam_row, &h, bc, 2)
 
 
-# One row (param, grad, *state) of a TensorList through the rule's kernel: r the row's
-# pointers, h the shared hyper-parameters, v the row's own values (in the rule's order).
+# Elements [lo, lo + n) of one row (param, grad, *state) of a TensorList through the rule's
+# kernel: r the row's pointers (null where absent), h the shared hyper-parameters, v the
+# row's own values (in the rule's order).
 
-cdef void _sgd_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+cdef inline float* _f(void* p, int64_t lo) noexcept nogil:
+    if p == NULL:
+        return NULL
+    return <float*>p + lo
+
+
+cdef inline double* _d(void* p, int64_t lo) noexcept nogil:
+    if p == NULL:
+        return NULL
+    return <double*>p + lo
+
+
+cdef void _sgd_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
     cdef k.SgdHyper hp = (<const k.SgdHyper*>h)[0]
     hp.init_buffer = v[0] != 0.0
     if f64:
-        k.sgd_step_f64(<double*>r[0], <double*>r[2], <const double*>r[1], n, hp)
+        k.sgd_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[1], lo), n, hp)
     else:
-        k.sgd_step_f32(<float*>r[0], <float*>r[2], <const float*>r[1], n, hp)
+        k.sgd_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[1], lo), n, hp)
 
 
-cdef void _adagrad_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+cdef void _adagrad_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h,
+                       const double* v) noexcept nogil:
     cdef k.AdagradHyper hp = (<const k.AdagradHyper*>h)[0]
     hp.clr = v[0]
     if f64:
-        k.adagrad_step_f64(<double*>r[0], <double*>r[2], <const double*>r[1], n, hp)
+        k.adagrad_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[1], lo), n, hp)
     else:
-        k.adagrad_step_f32(<float*>r[0], <float*>r[2], <const float*>r[1], n, hp)
+        k.adagrad_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[1], lo), n, hp)
 
 
-cdef void _adadelta_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+cdef void _adadelta_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h,
+                        const double* v) noexcept nogil:
     cdef const k.AdadeltaHyper* hp = <const k.AdadeltaHyper*>h
     if f64:
-        k.adadelta_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <const double*>r[1], n, hp[0])
+        k.adadelta_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[3], lo), _d(r[1], lo), n, hp[0])
     else:
-        k.adadelta_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <const float*>r[1], n, hp[0])
+        k.adadelta_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[3], lo), _f(r[1], lo), n, hp[0])
 
 
-cdef void _rmsprop_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+cdef void _rmsprop_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h,
+                       const double* v) noexcept nogil:
     cdef const k.RmspropHyper* hp = <const k.RmspropHyper*>h
     if f64:
-        k.rmsprop_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <double*>r[4], <const double*>r[1], n,
-                           hp[0])
+        k.rmsprop_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[3], lo), _d(r[4], lo), _d(r[1], lo), n, hp[0])
     else:
-        k.rmsprop_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <float*>r[4], <const float*>r[1], n, hp[0])
+        k.rmsprop_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[3], lo), _f(r[4], lo), _f(r[1], lo), n, hp[0])
 
 
-cdef void _adam_row(void** r, int64_t n, bint f64, const void* h, const double* v) noexcept nogil:
+cdef void _adam_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
     cdef k.AdamHyper hp = (<const k.AdamHyper*>h)[0]
     hp.bias_correction1, hp.bias_correction2 = v[0], v[1]
     if f64:
-        k.adam_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <double*>r[4], <const double*>r[1], n, hp)
+        k.adam_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[3], lo), _d(r[4], lo), _d(r[1], lo), n, hp)
     else:
-        k.adam_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <float*>r[4], <const float*>r[1], n, hp)
+        k.adam_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[3], lo), _f(r[4], lo), _f(r[1], lo), n, hp)
 
 
 # ---------------------------------------------------------------- mini-batch gathering (cpp/gather.cpp)

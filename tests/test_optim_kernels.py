@@ -278,17 +278,24 @@ def _rows(seed, rule, dtypes, sizes, optional):
 @pytest.mark.parametrize("optional", [False, True])
 @pytest.mark.parametrize("rule", sorted(MULTI))
 def test_step_multi_equals_one_call_per_row(rule, optional):
+    """The rows are cut over the threads as one flat range (pieces of rows, many rows to a
+    thread): the same bits as one whole-row call per row, for 1, 2 and 3 threads."""
     one, _, hyper, _ = MULTI[rule]
     dtypes = [np.float32, np.float64, np.float32, np.float32, np.float64]
-    sizes = [7, 1029, 0, LARGE, 63]                    # mixed dtypes, an empty row, a threaded one
+    sizes = [7, 1029, 0, LARGE, 40_003]                # mixed dtypes, an empty row, rows across the cuts
     per_row = _per_row_args(rule)
     want = _rows(1, rule, dtypes, sizes, optional)
     for i, row in enumerate(want):
         getattr(native, one)(*row, **hyper, **{single: values[i] for _, single, values in per_row})
-    for kernels in (native, reference):
+    before = fastnn.get_num_threads()
+    for kernels, threads in [(native, 1), (native, 2), (native, 3), (reference, 2)]:
         got = _rows(1, rule, dtypes, sizes, optional)
-        getattr(kernels, f"{one}_multi")(kernels.tensor_list(got), **hyper,
-                                         **{multi: values for multi, _, values in per_row})
+        fastnn.set_num_threads(threads)
+        try:
+            getattr(kernels, f"{one}_multi")(kernels.tensor_list(got), **hyper,
+                                             **{multi: values for multi, _, values in per_row})
+        finally:
+            fastnn.set_num_threads(before)
         for g_row, w_row in zip(got, want):
             for g, w in zip(g_row, w_row):
                 if g is None:

@@ -9,6 +9,7 @@ that also absorbs waking its own sleeping threads.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -18,6 +19,22 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def start(doc: str, extra=None):
+    """Parse --threads/--repeats/--quick (plus what ``extra(parser)`` adds), pin the thread
+    counts, print the machine; returns (args, torch or None, machine info)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="fewer cases (smoke test)")
+    if extra is not None:
+        extra(ap)
+    args = ap.parse_args()
+    torch = set_threads(args.threads)
+    meta = machine_info()
+    print("machine:", meta)
+    return args, torch, meta
 
 
 def set_threads(n: int):

@@ -10,14 +10,13 @@ validated against NumPy before timing. Writes bench/results/gemm.{json,md}.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine_info, markdown_table, set_threads, time_interleaved, write_results  # noqa: E402
+from common import markdown_table, start, time_interleaved, write_results  # noqa: E402
 
 from fastnn import ops  # noqa: E402
 
@@ -37,17 +36,11 @@ def cases(quick: bool):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--quick", action="store_true", help="fewer shapes (smoke test)")
-    ap.add_argument("--dtypes", default="float32,float64")
-    ap.add_argument("--only", default="", help="only the cases whose name contains TEXT (e.g. '->10'); "
-                                                 "results are then printed, not written")
-    args = ap.parse_args()
-    torch = set_threads(args.threads)
-    meta = machine_info()
-    print("machine:", meta)
+    def extra(ap):
+        ap.add_argument("--dtypes", default="float32,float64")
+        ap.add_argument("--only", default="", help="only the cases whose name contains TEXT (e.g. '->10'); "
+                                                     "results are then printed, not written")
+    args, torch, meta = start(__doc__, extra)
     rng = np.random.default_rng(0)
     rows, table = [], []
     for dtype in [np.dtype(d) for d in args.dtypes.split(",")]:

@@ -14,14 +14,13 @@ Writes bench/results/layers.{json,md}.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine_info, markdown_table, set_threads, time_interleaved, write_results  # noqa: E402
+from common import markdown_table, start, time_interleaved, write_results  # noqa: E402
 
 import fastnn  # noqa: E402
 from fastnn import nn  # noqa: E402
@@ -100,14 +99,7 @@ def compare(fastnn_factory, torch_factory, x, g, repeats, torch):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    torch = set_threads(args.threads)
-    meta = machine_info()
-    print("machine:", meta)
+    args, torch, meta = start(__doc__)
     shapes = [(128, 256)] if args.quick else [(128, 256), (512, 1024)]
     rng = np.random.default_rng(0)
     rows, table = [], []

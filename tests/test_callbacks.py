@@ -373,3 +373,88 @@ def test_gradient_stats_counts_a_missing_gradient_as_zero():
     t.model[0].weight.grad = None
     stats.on_batch_end(0, {})
     assert stats.last["0.weight"][0] == 0.0
+
+
+# --------------------------------------------------------------- fuzz findings
+
+@pytest.mark.parametrize("make", [EarlyStopping, lambda: ModelCheckpoint("ck.st", save_best_only=True)])
+def test_loaded_best_may_be_infinite_but_not_nan(make):
+    cb = make()
+    state = cb.state_dict()
+    cb.load_state_dict({**state, "best": -np.inf})
+    with pytest.raises(ValueError, match="state 'best' must be a number or ±inf, got nan"):
+        cb.load_state_dict({**state, "best": float("nan")})     # nothing would ever improve on it
+    assert cb.state_dict()["best"] == -np.inf
+
+
+def test_hooks_take_logs_none_and_check_epoch_and_logs(tmp_path):
+    t = make_trainer([])
+    stop, drop, stats = EarlyStopping(), DropoutSchedule(lambda epoch: 0.1), GradientStats()
+    check = ModelCheckpoint(tmp_path / "ck.st", save_best_only=True)
+    for cb in (stop, drop, stats, check):
+        cb.set_trainer(t)
+    with pytest.warns(RuntimeWarning, match="'val_loss' is not in the logs"):
+        stop.on_epoch_end(0, None)                      # Keras: logs=None is no logs
+    drop.on_epoch_begin(0, None)
+    drop.on_epoch_end(0, None)
+    stats.on_epoch_begin(0, None)
+    stats.on_batch_end(0, None)
+    stats.on_epoch_end(0, None)
+    with pytest.warns(RuntimeWarning):
+        check.on_epoch_end(0, None)
+    for bad, error, match in (("1", TypeError, "epoch must be an integer, got str"),
+                              (-5, ValueError, "epoch must be >= 0, got -5")):
+        for call in (lambda: stop.on_epoch_end(bad, {"val_loss": 1.0}), lambda: drop.on_epoch_begin(bad, {}),
+                     lambda: check.on_epoch_end(bad, {"val_loss": 1.0})):
+            with pytest.raises(error, match=match):
+                call()
+    assert stop.last_epoch == 0                          # a state_dict that load_state_dict takes back
+    with pytest.raises(TypeError, match="logs must be a dict of log values .* got list"):
+        stop.on_epoch_end(1, ["val_loss"])
+
+
+@pytest.mark.parametrize("template, match", [
+    ("ck\0{epoch}.st", "contains a NUL character"),
+    ("ck-{epoch:99999999999}.st", r"field \{epoch\} has a bad format"),
+    ("ck-{epoch:100000}.st", r"field \{epoch\} formats to 100000 characters"),
+])
+def test_model_checkpoint_template_fuzz(tmp_path, template, match):
+    with pytest.raises(ValueError, match=match):
+        ModelCheckpoint(os.path.join(tmp_path, template))
+
+
+def test_schedule_classes_are_refused():
+    with pytest.raises(TypeError, match="got the class StepLR; pass an instance"):
+        LearningRateScheduler(sched.StepLR)
+    with pytest.raises(TypeError, match="got the class LinearSchedule; pass an instance"):
+        DropoutSchedule(sched.LinearSchedule)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1.0, 1e200])
+def test_gradient_stats_norms_at_any_magnitude(scale):
+    model = nn.Sequential(nn.Linear(3, 2, rng=0, dtype=np.float64))
+    t = Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.0), verbose=0)
+    w = model[0].weight
+    w.data[:] = scale
+    w.grad = np.full_like(w.data, 2 * scale)
+    stats = GradientStats()
+    stats.set_trainer(t)
+    stats.on_epoch_begin(0, {})
+    w.data[0, 0] += scale                                # Δw = scale in one entry
+    stats.on_batch_end(0, {})
+    g, w_norm, ratio = stats.last["0.weight"]
+    np.testing.assert_allclose([g / scale, w_norm / scale, ratio], [np.sqrt(24), np.sqrt(6), 1 / np.sqrt(6)])
+
+
+def test_gradient_stats_ratio_of_unchanged_zero_weights_is_zero():
+    t = make_trainer([])
+    t.model[0].weight.data[:] = 0.0
+    stats = GradientStats()
+    stats.set_trainer(t)
+    stats.on_epoch_begin(0, {})
+    stats.on_batch_end(0, {})
+    assert stats.last["0.weight"][1:] == (0.0, 0.0)
+    stats.on_epoch_begin(1, {})
+    t.model[0].weight.data[0, 0] = 1.0
+    stats.on_batch_end(1, {})
+    assert stats.last["0.weight"][2] == np.inf

@@ -1,4 +1,6 @@
 """Diagnostics: the classic activation-statistics demonstration, stats without side effects, plots."""
+import re
+
 import numpy as np
 import pytest
 
@@ -116,3 +118,60 @@ def test_plot_and_table_arguments_are_checked_by_name(tmp_path):
         with pytest.raises(exc, match=match):
             call()
     assert plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, png) == png
+
+
+# ------------------------------------------------------------------------ fuzz findings
+
+@pytest.mark.parametrize("dtype", [np.complex64, "U1", object, "datetime64[s]"])
+def test_stats_refuse_non_real_input(dtype):
+    model = nn.Sequential(nn.Linear(3, 2, rng=0))
+    X = np.zeros((2, 3), dtype)                          # complex lost its imaginary part silently
+    with pytest.raises(TypeError, match=f"X must hold real numbers .* got dtype {re.escape(str(np.dtype(dtype)))}"):
+        activation_stats(model, X)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e200, 1e307])
+def test_stats_finite_at_any_magnitude(scale, tmp_path):
+    model = nn.Sequential(nn.Linear(1, 1, bias=False, rng=0, dtype=np.float64))
+    model[0].weight.data[:] = scale
+    X = np.array([[1.0], [-1.0], [1.0], [1.5]])
+    (row,) = activation_stats(model, X)
+    y = X[:, 0]
+    np.testing.assert_allclose([row["mean"] / scale, row["std"] / scale], [y.mean(), y.std()], rtol=1e-12)
+    assert plot_activation_histograms(model, X, tmp_path / "a.png") == tmp_path / "a.png"
+
+
+def test_format_table_odd_columns_and_numpy_floats():
+    assert format_table([{1: 2.0}]).splitlines() == ["1", "-", "2"]
+    assert format_table([{"a": np.float32(0.123456789), "b": np.float32("nan")}]).splitlines()[2] == "0.1235  -"
+    with pytest.raises(TypeError, match="columns must be hashable column names"):
+        format_table([{"a": 1}], columns=[["a"]])
+
+
+@pytest.mark.parametrize("loss", [[-1.7e308, 1.7e308], [1e307, 1.7e308], [-8e307, 8e307]])
+def test_plot_history_of_values_near_the_float_maximum(tmp_path, loss):
+    # matplotlib's axis range overflowed: "arange: cannot compute length"
+    assert plot_history({"loss": loss, "val_loss": loss[::-1]}, tmp_path / "h.png") == tmp_path / "h.png"
+
+
+@pytest.mark.parametrize("bins, error, match", [
+    (2.5, TypeError, "bins must be an int, a rule name"), (None, TypeError, "bins must be"),
+    ("foo", ValueError, "bins must be 'auto'"), ([3, 1, 2], ValueError, "increasing"),
+    ([0, np.nan, 1], ValueError, "finite"), ([1.0], ValueError, "2 to"), (10 ** 9, ValueError, "bins must be <="),
+])
+def test_plot_histogram_bins_checked(tmp_path, bins, error, match):
+    model = nn.Sequential(nn.Linear(3, 2, rng=0))
+    with pytest.raises(error, match=match):
+        plot_activation_histograms(model, np.ones((4, 3), np.float32), tmp_path / "a.png", bins=bins)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_paths(tmp_path):
+    import io
+    with pytest.raises(ValueError, match="is not a file name"):
+        plot_history({"loss": [1.0]}, str(tmp_path / "a\0.png"))
+    with pytest.raises(TypeError, match="binary file object .* got the text file StringIO"):
+        plot_history({"loss": [1.0]}, io.StringIO())
+    buf = io.BytesIO()
+    plot_history({"loss": [1.0]}, buf)
+    assert buf.getvalue().startswith(b"\x89PNG")

@@ -51,12 +51,12 @@ def test_standard_scaler_options_and_constant():
     s = StandardScaler().fit(X)
     assert s.scale_[1] == 1.0 and s.scale_[2] == 1.0
     Z = s.transform(X)
-    assert np.all(np.isfinite(Z)) and np.abs(Z[:, 1]).max() < 1e-12     # mean has rounding error
+    assert np.all(Z[:, 1:3] == 0.0)                 # a constant feature's mean is exact
     Z = StandardScaler(with_mean=False).fit_transform(X)
     np.testing.assert_allclose(Z[:, 0], X[:, 0] / X[:, 0].std())
     s = StandardScaler(with_std=False).fit(X)
     assert s.scale_ is None
-    np.testing.assert_allclose(s.transform(X), X - X.mean(0))
+    np.testing.assert_allclose(s.transform(X), X - X.mean(0), atol=1e-12)   # X.mean(0) is off by an ulp
     # eps: a feature with std below eps is left unscaled.
     X[:, 3] = np.linspace(0, 1e-6, 200)
     assert StandardScaler(eps=1e-3).fit(X).scale_[3] == 1.0
@@ -435,3 +435,44 @@ def test_dtype_preserved_and_input_untouched(make, dtype):
     assert np.array_equal(X, X0)
     Xnc = np.asfortranarray(X)                              # non-contiguous input accepted
     np.testing.assert_allclose(t.transform(Xnc), Z)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")     # np.matrix
+@pytest.mark.parametrize("make", ALL)
+def test_matrix_and_masked_input_refused_memmap_accepted(make, tmp_path):
+    X = correlated(20, 4)
+    with pytest.raises(TypeError, match="X must be a plain numpy.ndarray, got matrix"):
+        make().fit(np.matrix(X))
+    with pytest.raises(TypeError, match="got MaskedArray"):
+        make().fit(np.ma.masked_array(X, mask=X > 1))
+    mm = np.memmap(tmp_path / "x.bin", dtype=np.float64, mode="w+", shape=X.shape)
+    mm[:] = X
+    Z = make().fit(mm).transform(mm)
+    assert type(Z) is np.ndarray
+    np.testing.assert_allclose(Z, make().fit(X).transform(X))
+
+
+@pytest.mark.parametrize("make, arg", [(lambda v: StandardScaler(with_mean=v), "with_mean"),
+                                       (lambda v: StandardScaler(with_std=v), "with_std"),
+                                       (lambda v: PCA(whiten=v), "whiten")])
+@pytest.mark.parametrize("value", ["no", np.array([True, False])])
+def test_flags_are_bools(make, arg, value):
+    with pytest.raises(TypeError, match=f"{arg} must be a bool"):
+        make(value)
+
+
+@pytest.mark.parametrize("method", [None, ["pca"], np.array(["pca", "zca"])])
+def test_whitening_method_checked_by_type(method):
+    with pytest.raises(TypeError, match="method must be 'pca' or 'zca'"):
+        Whitening(method)
+
+
+@pytest.mark.parametrize("value", [0.1, 0.3, 7.7, 1e300])
+def test_constant_feature_is_centred_exactly(value):
+    # The rounded mean of n equal values can miss them by an ulp (np.full(20, 0.3).mean() != 0.3);
+    # with scale 1 for constant features that ulp was the output, 1e284 for value 1e300.
+    X = np.c_[correlated(20, 2), np.full(20, value)]
+    for t in (StandardScaler(), MeanImageSubtractor(), ChannelMeanSubtractor()):
+        Z = t.fit(X).transform(X)
+        assert np.all(Z[:, 2] == 0.0)
+        assert t.mean_[2] == value

@@ -476,3 +476,65 @@ def test_overwrite_keeps_mode_new_file_honours_umask(previous, tmp_path):
 
 def test_header_cap_constant():
     assert st.MAX_HEADER_BYTES == 100_000_000
+
+
+# ------------------------------------------------------------------------ paths and odd inputs (fuzz findings)
+
+@pytest.mark.parametrize("path", [0, 1, True, None, 3.5, ["x.st"]])
+def test_path_must_be_a_file_name_not_a_descriptor(path):
+    # open(0) would read stdin (and close it); open(1) would read stdout.
+    with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike file name"):
+        load_file(path)
+    with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike file name"):
+        save_file({"a": np.ones(1)}, path)
+
+
+def test_bytes_path_saves_and_loads(tmp_path):
+    path = os.fsencode(tmp_path / "x.st")
+    save_file({"a": np.ones(2)}, path)
+    assert np.array_equal(load_file(path)[0]["a"], np.ones(2))
+
+
+@pytest.mark.parametrize("path", ["", "a\0b.st"])
+def test_path_with_nul_or_empty_is_refused(tmp_path, path):
+    with pytest.raises(ValueError, match="is not a file name"):
+        save_file({"a": np.ones(1)}, path and str(tmp_path / path))
+    with pytest.raises(ValueError, match="is not a file name"):
+        load_file(path and str(tmp_path / path))
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_to_a_directory_or_missing_folder_names_the_path(tmp_path):
+    with pytest.raises(IsADirectoryError, match=f"cannot save to a directory.*{tmp_path.name}"):
+        save_file({"a": np.ones(1)}, tmp_path)
+    with pytest.raises(FileNotFoundError, match="cannot save .*x.st.: no such directory"):
+        save_file({"a": np.ones(1)}, tmp_path / "nope" / "x.st")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_through_a_symlink_replaces_its_target(tmp_path):
+    target, link = tmp_path / "target.st", tmp_path / "latest.st"
+    save_file({"a": np.zeros(1)}, target)
+    link.symlink_to(target)
+    save_file({"a": np.ones(1)}, link)
+    assert link.is_symlink() and load_file(target)[0]["a"][0] == 1.0
+
+
+@pytest.mark.parametrize("tensors, meta, match", [
+    ({"a\ud800": np.ones(1)}, None, r"tensor name 'a\\ud800' is not valid Unicode"),
+    ({"a": np.ones(1)}, {"k\udc80": "v"}, "metadata key .* is not valid Unicode"),
+    ({"a": np.ones(1)}, {"k": "v\udc80"}, r"metadata\['k'\] is not valid Unicode"),
+])
+def test_names_utf8_cannot_encode_are_refused(tmp_path, tensors, meta, match):
+    with pytest.raises(ValueError, match=match):
+        save_file(tensors, tmp_path / "x.st", meta)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")     # np.matrix
+def test_array_subclasses(tmp_path):
+    with pytest.raises(TypeError, match="got MaskedArray; a file cannot hold its mask"):
+        save_file({"a": np.ma.masked_array([1.0, 2.0], mask=[0, 1])}, tmp_path / "x.st")
+    save_file({"m": np.matrix([[1.0, 2.0]])}, tmp_path / "x.st")
+    m = load_file(tmp_path / "x.st")[0]["m"]
+    assert type(m) is np.ndarray and np.array_equal(m, [[1.0, 2.0]])

@@ -41,6 +41,16 @@ def state_bytes(model):
     return {k: v.tobytes() for k, v in model.state_dict().items()}
 
 
+def trained_checkpoint(tmp_path):
+    """(trainer after one epoch, the path of its checkpoint)."""
+    X, y = data()
+    trainer = parts()
+    trainer.fit(X, y, epochs=1, batch_size=32)
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, trainer)
+    return trainer, path
+
+
 def test_save_load_round_trip(tmp_path):
     X, y = data()
     trainer = parts()
@@ -99,11 +109,7 @@ def test_checkpoint_resume_is_bit_identical(tmp_path, kernels):
 
 
 def test_load_checkpoint_without_target_rebuilds_the_model(tmp_path):
-    X, y = data()
-    trainer = parts()
-    trainer.fit(X, y, epochs=1, batch_size=32)
-    path = tmp_path / "c.safetensors"
-    save_checkpoint(path, trainer)
+    trainer, path = trained_checkpoint(tmp_path)
     ckpt = load_checkpoint(path)
     assert state_bytes(ckpt.model) == state_bytes(trainer.model)
     assert ckpt.optimizer_class == "Adam" and ckpt.epoch == 1
@@ -449,3 +455,70 @@ def test_checkpoint_of_state_holding_itself_is_refused_before_writing(tmp_path):
     trainer.callbacks[1].state_dict = lambda: deep
     save_checkpoint(path, trainer)
     assert load_checkpoint(path).epoch == 0   # and reads back under the JSON depth limit
+
+
+# ------------------------------------------------------------------------ fuzz findings
+
+def test_path_kinds(tmp_path):
+    model = model_with_state()
+    for bad in (0, True, None):
+        with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike"):
+            load(bad)                                    # load(0) read stdin, then closed it
+        with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike"):
+            load_checkpoint(bad)
+        with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike"):
+            save(model, bad)
+    path = os.fsencode(tmp_path / "m.st")
+    save(model, path)                                    # bytes: was a TypeError from str + bytes
+    assert state_bytes(load(path)) == state_bytes(model)
+    with pytest.raises(IsADirectoryError, match="cannot save to a directory"):
+        save_checkpoint(tmp_path, parts())
+
+
+def test_parts_optimizer_must_be_an_optimizer(tmp_path):
+    with pytest.raises(TypeError, match="checkpoint part 'optimizer' must be a fastnn.optim.Optimizer or None, got int"):
+        save_checkpoint(tmp_path / "c.st", {"model": model_with_state(), "optimizer": 3})
+    assert os.listdir(tmp_path) == []
+
+
+def test_history_int_too_large_for_a_float_changes_nothing(tmp_path):
+    _, path = trained_checkpoint(tmp_path)
+    tensors, meta = st.load_file(path)
+    meta["trainer"] = meta["trainer"].replace('[["loss", [', '[["loss", [' + "9" * 400 + ", ", 1)
+    meta["trainer"] = meta["trainer"].replace('["history_epochs", [0]]', '["history_epochs", [0, 1]]')
+    for key in json.loads(meta["trainer"])["__dict__"][2][1]["__dict__"]:
+        if key[0] != "loss":
+            meta["trainer"] = meta["trainer"].replace(f'["{key[0]}", [', f'["{key[0]}", [1, ', 1)
+    st.save_file(tensors, path, meta)
+    fresh = parts(seed=5)
+    before = state_bytes(fresh.model), fresh.callbacks[0].state_dict()
+    with pytest.raises(CheckpointError, match=r"history\['loss'\] holds an int too large for a float"):
+        load_checkpoint(path, fresh)                     # was an OverflowError after the model was loaded
+    assert (state_bytes(fresh.model), fresh.callbacks[0].state_dict()) == before and fresh.epoch == 0
+
+
+@pytest.mark.parametrize("history, epochs", [({"loss": [True]}, [0]), ({"loss": ["a"]}, [0]),
+                                             ({1: [1.0]}, [0]), ({"loss": [1.0, 2.0]}, [0])])
+def test_checkpoint_that_could_not_be_loaded_is_not_written(tmp_path, history, epochs):
+    t = parts()
+    t.history.history, t.history.epoch, t.epoch = history, epochs, 1
+    with pytest.raises(ValueError, match="cannot save the trainer's state, load_checkpoint would refuse it"):
+        save_checkpoint(tmp_path / "c.st", t)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("state, match", [({"a": 10 ** 1000}, "the value at 'callbacks/1/a'"),
+                                          ({10 ** 1000: 1}, "a key of 'callbacks/1'")])
+def test_int_the_loader_refuses_is_not_saved(tmp_path, state, match):
+    class Big(fastnn.callbacks.Callback):
+        def state_dict(self):
+            return state
+
+    t = parts()
+    t.callbacks.append(Big())
+    with pytest.raises(ValueError, match=f"cannot store {match} in a checkpoint: a .*-bit int"):
+        save_checkpoint(tmp_path / "c.st", t)
+    assert os.listdir(tmp_path) == []
+    state = {"a": 10 ** 999}                             # 1000 digits: read back
+    save_checkpoint(tmp_path / "c.st", t)
+    load_checkpoint(tmp_path / "c.st")

@@ -47,6 +47,17 @@ class SafetensorsError(ValueError):
     """A safetensors file (or header) violates the format."""
 
 
+def _check_path(path):
+    """``path`` (str, bytes or os.PathLike) as a str. An int is refused: open() would take it for
+    a file descriptor (load(0) would read stdin, then close it)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str, bytes or os.PathLike file name, got {type(path).__name__}")
+    path = os.fsdecode(os.fspath(path))
+    if not path or "\0" in path:
+        raise ValueError(f"path {path!r} is not a file name" + (" (it holds a NUL character)" if path else ""))
+    return path
+
+
 # ------------------------------------------------------------------------------ save
 
 def _header_bytes(tensors, metadata):
@@ -64,17 +75,23 @@ def _header_bytes(tensors, metadata):
             raise TypeError(f"tensor names must be non-empty str, got {name!r}")
         if name == _METADATA:
             raise ValueError(f"tensor name {_METADATA!r} is reserved")
+        _check_utf8(name, f"tensor name {name!r}")
+    for key, value in (metadata or {}).items():
+        _check_utf8(key, f"metadata key {key!r}")
+        _check_utf8(value, f"metadata[{key!r}]")
     for name in sorted(tensors):
         arr = tensors[name]
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"tensors[{name!r}] must be a numpy.ndarray, got {type(arr).__name__}")
+        if not isinstance(arr, np.ndarray) or isinstance(arr, np.ma.MaskedArray):
+            raise TypeError(f"tensors[{name!r}] must be a numpy.ndarray, got {type(arr).__name__}"
+                            + ("; a file cannot hold its mask: pass arr.filled(value)" if isinstance(arr, np.ndarray)
+                               else ""))
         code = _CODES.get((arr.dtype.kind, arr.dtype.itemsize))
         if code is None:
             raise TypeError(f"tensors[{name!r}] has dtype {arr.dtype}; supported: float32, float64, "
                             f"int64, uint64, int32, uint8")
         if arr.ndim > MAX_RANK:
             raise ValueError(f"tensors[{name!r}] has rank {arr.ndim} (shape {arr.shape}); at most {MAX_RANK}")
-        le = arr.astype(_DTYPES[code], order="C", copy=False)   # C order, little-endian
+        le = np.asarray(arr).astype(_DTYPES[code], order="C", copy=False)   # C order, little-endian
         header[name] = {"dtype": code, "shape": list(arr.shape),
                         "data_offsets": [offset, offset + le.nbytes]}
         ordered.append((name, le))
@@ -84,6 +101,14 @@ def _header_bytes(tensors, metadata):
     if len(raw) > MAX_HEADER_BYTES:
         raise ValueError(f"header is {len(raw)} bytes, over the {MAX_HEADER_BYTES}-byte cap")
     return raw, ordered
+
+
+def _check_utf8(text, what):
+    """Refuse a str that UTF-8 cannot encode (a lone surrogate such as "\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{what} is not valid Unicode ({e.reason} at position {e.start})") from None
 
 
 def _new_file_mode(path):
@@ -113,8 +138,14 @@ def _fsync_dir(directory):
 def save_file(tensors, path, metadata=None):
     """Write ``tensors`` (name → ndarray) and ``metadata`` (str → str) to ``path`` atomically."""
     raw, ordered = _header_bytes(tensors, metadata)
-    path = os.fspath(path)
+    path = _check_path(path)
+    if os.path.islink(path):
+        path = os.path.realpath(path)               # replace the file a symlink names, not the link
     directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "cannot save to a directory; give a file name", path)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, f"cannot save {path!r}: no such directory", directory)
     mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
@@ -253,7 +284,7 @@ def _check_layout(entries, data_len):
 
 def load_file(path):
     """Read a safetensors file → (dict name → fresh native-order ndarray, metadata dict)."""
-    with open(path, "rb") as f:
+    with open(_check_path(path), "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size < 8:
             raise SafetensorsError(f"file is {size} bytes, shorter than the 8-byte header length")

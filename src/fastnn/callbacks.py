@@ -152,12 +152,36 @@ class _Monitor:
         return as_float(logs[self.monitor], f"{who}: logs[{self.monitor!r}]", finite=False)
 
 
+def _epoch(epoch):
+    """A hook's epoch number: an int >= 0 (epochs count from 0)."""
+    return as_int(epoch, "epoch", low=0)
+
+
+def _logs(logs):
+    """A hook's logs: a dict, or {} for None (Keras passes logs=None to hooks called by hand)."""
+    if logs is None:
+        return {}
+    if not isinstance(logs, dict):
+        raise TypeError(f"logs must be a dict of log values (or None), got {type(logs).__name__}")
+    return logs
+
+
+def _not_a_class(obj, name, expected):
+    """Refuse a class where an instance or a function is expected (StepLR instead of StepLR(opt, 2))."""
+    if isinstance(obj, type):
+        raise TypeError(f"{name} must be {expected}, got the class {obj.__name__}; pass an instance")
+
+
 def _count(low):
     return lambda v, name: as_int(v, name, low=low)
 
 
 def _real(v, name):
-    return as_float(v, name, finite=False)
+    """A best value: a float or ±inf (what a monitor can hold), never NaN, with which nothing improves."""
+    v = as_float(v, name, finite=False)
+    if math.isnan(v):
+        raise ValueError(f"{name} must be a number or ±inf, got nan")
+    return v
 
 
 def _weights(v, name):
@@ -224,6 +248,7 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs):
         trainer = self._attached()
+        epoch, logs = _epoch(epoch), _logs(logs)
         self.last_epoch = epoch
         value = self._monitor.value(logs, "EarlyStopping")
         if value is None or epoch < self.start_from_epoch:
@@ -265,6 +290,9 @@ class EarlyStopping(Callback):
         self.__dict__.update(state)
 
 
+_MAX_FIELD = 255                                    # NAME_MAX: the longest file name on common filesystems
+
+
 def _path_template(path):
     """``path`` as a str whose format fields are checked: (template, log keys it names besides epoch)."""
     if not isinstance(path, (str, os.PathLike)):
@@ -272,6 +300,8 @@ def _path_template(path):
     path = os.fsdecode(os.fspath(path))
     if not path:
         raise ValueError("path must not be empty")
+    if "\0" in path:
+        raise ValueError(f"path {path!r} contains a NUL character")
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(path) if name is not None]
     except ValueError as e:
@@ -284,9 +314,12 @@ def _path_template(path):
             raise ValueError(f"path {path!r}: field {{{name}}} has a nested field in its format spec {spec!r}")
         sample = 1 if name == "epoch" else 1.0             # epochs are ints, log values floats
         try:
-            format(string.Formatter().convert_field(sample, conv), spec)
-        except ValueError as e:
-            raise ValueError(f"path {path!r}: field {{{name}}} has a bad format: {e}") from None
+            width = len(format(string.Formatter().convert_field(sample, conv), spec))
+        except (ValueError, MemoryError) as e:          # MemoryError: a width such as {epoch:99999999999}
+            raise ValueError(f"path {path!r}: field {{{name}}} has a bad format: {str(e) or 'too wide'}") from None
+        if width > _MAX_FIELD:
+            raise ValueError(f"path {path!r}: field {{{name}}} formats to {width} characters, more than a file "
+                             f"name can hold ({_MAX_FIELD})")
     directory = os.path.dirname(path)
     if "{" not in directory and not os.path.isdir(directory or "."):
         raise ValueError(f"path {path!r}: directory {directory!r} does not exist")
@@ -330,6 +363,7 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs):
         trainer = self._attached()
+        epoch, logs = _epoch(epoch), _logs(logs)
         value = None
         if self.save_best_only:
             value = self._monitor.value(logs, "ModelCheckpoint")
@@ -362,6 +396,7 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, scheduler, monitor="val_loss"):
         from .optim import Optimizer
+        _not_a_class(scheduler, "scheduler", "an lr_scheduler or a function (epoch, lr) -> lr")
         if isinstance(scheduler, Optimizer) or not (hasattr(scheduler, "step") or callable(scheduler)):
             raise TypeError(f"scheduler must be an lr_scheduler (with step()) or a function (epoch, lr) -> lr, "
                             f"got {type(scheduler).__name__}")
@@ -377,6 +412,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs):
         opt = self._attached().optimizer
+        epoch = _epoch(epoch)
         if not hasattr(self.scheduler, "step"):
             lr = as_float(self.scheduler(epoch, opt.param_groups[0]["lr"]), "scheduled lr", low=0.0)
             for group in opt.param_groups:
@@ -384,6 +420,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs):
         self._attached()
+        logs = _logs(logs)
         if not hasattr(self.scheduler, "step"):
             return
         if isinstance(self.scheduler, _plateau_class()):
@@ -413,6 +450,7 @@ class DropoutSchedule(Callback):
 
     def __init__(self, schedule):
         from .optim.lr_scheduler import AttributeScheduler
+        _not_a_class(schedule, "schedule", "a function epoch -> p or a DropoutScheduler")
         self._stepped = isinstance(schedule, AttributeScheduler)
         if not (self._stepped or callable(schedule)):
             raise TypeError(f"schedule must be a function epoch -> p or a DropoutScheduler, "
@@ -423,6 +461,7 @@ class DropoutSchedule(Callback):
     def on_epoch_begin(self, epoch, logs):
         from .nn import DropConnect, Dropout
         model = self._attached().model
+        epoch = _epoch(epoch)
         if self._stepped:
             self.p = self.schedule.get_last_value()
             return
@@ -434,6 +473,7 @@ class DropoutSchedule(Callback):
 
     def on_epoch_end(self, epoch, logs):
         self._attached()
+        logs = _logs(logs)
         if self.p is None:
             raise RuntimeError("DropoutSchedule.on_epoch_end was called before any on_epoch_begin "
                                "(Trainer.fit calls both)")
@@ -448,13 +488,34 @@ class DropoutSchedule(Callback):
         _load_into(self, self.schedule if self._stepped else None, state)
 
 
+def _norm(a):
+    """‖a‖₂ in float64 without overflow or underflow: the sum of squares is taken in units of a
+    power of two near max|a| (np.linalg.norm squares first: inf past ~1e154, 0 below ~1e-162)."""
+    a = np.asarray(a, dtype=np.float64)
+    top = float(np.abs(a).max()) if a.size else 0.0
+    if top == 0.0 or not math.isfinite(top):
+        return top
+    e = int(np.frexp(top)[1])
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(np.linalg.norm(np.ldexp(a, -e)), e))
+
+
+def _ratio(delta, w_norm):
+    """‖Δw‖/‖w‖: 0 for no update (even of zero weights), inf for an update of zero weights."""
+    if delta == 0.0:
+        return 0.0
+    with np.errstate(over="ignore"):
+        return delta / w_norm if w_norm > 0 else math.inf
+
+
 class GradientStats(Callback):
     """Per weight matrix, the gradient norm ‖g‖ and update ratio ‖Δw‖/‖w‖ of each epoch's first step.
 
     Logged as "grad_norm/<name>" and "update_ratio/<name>" (recorded in the History). A
     healthy ratio is around 1e-3 (much lower: learning rate too small; much higher: too
     large). ``last`` holds the latest values as {name: (grad_norm, weight_norm, ratio)}. A
-    gradient of None (not computed) counts as zero.
+    gradient of None (not computed) counts as zero; no update gives ratio 0, an update of
+    all-zero weights inf.
     """
 
     def __init__(self):
@@ -473,14 +534,15 @@ class GradientStats(Callback):
         self._pending = False
         self.last = {}
         for name, p, before in self._weights:
-            w_norm = float(np.linalg.norm(before.astype(np.float64)))
-            delta = float(np.linalg.norm(p.data.astype(np.float64) - before))
-            g_norm = 0.0 if p.grad is None else float(np.linalg.norm(p.grad.astype(np.float64)))
-            self.last[name] = (g_norm, w_norm, delta / w_norm if w_norm > 0 else math.inf)
+            w_norm = _norm(before)
+            delta = _norm(np.subtract(p.data, before, dtype=np.float64))
+            g_norm = 0.0 if p.grad is None else _norm(p.grad)
+            self.last[name] = (g_norm, w_norm, _ratio(delta, w_norm))
         self._weights = []
 
     def on_epoch_end(self, epoch, logs):
         self._attached()
+        logs = _logs(logs)
         for name, (g, _, ratio) in self.last.items():
             logs[f"grad_norm/{name}"] = g
             logs[f"update_ratio/{name}"] = ratio

@@ -11,17 +11,22 @@ statistics and random-step counters are restored afterwards, so diagnosing chang
 nothing. ``GradientStats`` (a Trainer callback, defined in fastnn.callbacks) records
 gradient norms and update/weight ratios. Plots need matplotlib (``pip install
 "fastnn[plot]"``), imported only when a plot is drawn; figures are written with the Agg
-canvas, without pyplot, so no display is needed.
+canvas, without pyplot, so no display is needed. Means and standard deviations are taken in
+units of a power of two near the largest |value| (exact), so they are finite wherever the
+answer is; values past ~1e300, whose axis range matplotlib cannot compute, are plotted in
+units of a power of ten named on the axis.
 """
 from __future__ import annotations
 
+import io
 import math
 import numbers
 import os
+import reprlib
 
 import numpy as np
 
-from ._validate import as_bool, as_int
+from ._validate import as_bool, as_choice, as_int
 from .callbacks import GradientStats
 from .nn import Linear, Module, Sequential, Sigmoid, Tanh
 from .trainer import History, _StateGuard
@@ -56,6 +61,8 @@ def _run_layers(model, X, training, visit):
     if not isinstance(X, np.ndarray) or X.ndim != 2 or len(X) == 0:
         raise ValueError(f"X must be a non-empty 2-D ndarray (batch, features), got "
                          f"{getattr(X, 'shape', type(X).__name__)}")
+    if X.dtype.kind not in "biuf":                      # complex would lose its imaginary part
+        raise TypeError(f"X must hold real numbers (float, int or bool), got dtype {X.dtype} with shape {X.shape}")
     training = as_bool(training, "training")
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
     x = np.ascontiguousarray(X, dtype=dtype)
@@ -73,6 +80,15 @@ def _run_layers(model, X, training, visit):
         guard.restore()
 
 
+def _mean_std(y):
+    """(mean, std) of a float64 array, summed in units of 2^e ≥ max|y| (exact scaling): y.std()
+    squares first, so it overflowed past ~1e154 and y.mean() past ~1e308 / n."""
+    top = float(np.abs(y).max(initial=0.0))
+    e = int(np.frexp(top)[1]) if math.isfinite(top) else 0
+    z = np.ldexp(y, -e)
+    return float(np.ldexp(z.mean(), e)), float(np.ldexp(z.std(), e))
+
+
 def activation_stats(model, X, training=True):
     """One dict per layer: name, layer, shape, mean, std, zero_frac, saturated (NaN if not tanh/sigmoid)."""
     rows = []
@@ -87,8 +103,9 @@ def activation_stats(model, X, training=True):
         else:
             sat = math.nan
         label = type(layer).__name__ + (f"({layer._act[0]})" if isinstance(layer, Linear) and layer._act else "")
-        rows.append({"name": name, "layer": label, "shape": y.shape, "mean": float(y64.mean()),
-                     "std": float(y64.std()), "zero_frac": float(np.mean(y64 == 0.0)), "saturated": sat})
+        mean, std = _mean_std(y64)
+        rows.append({"name": name, "layer": label, "shape": y.shape, "mean": mean, "std": std,
+                     "zero_frac": float(np.mean(y64 == 0.0)), "saturated": sat})
 
     _run_layers(model, X, training, visit)
     return rows
@@ -107,15 +124,21 @@ def format_table(rows, columns=None):
     if bad is not None:
         raise TypeError(f"format_table: rows must be dicts (column -> value), got a {type(bad).__name__}")
     columns = list(columns or rows[0].keys())
+    for c in columns:
+        try:
+            hash(c)
+        except TypeError:
+            raise TypeError(f"format_table: columns must be hashable column names, got {reprlib.repr(c)}") from None
 
     def cell(v):
-        if isinstance(v, float):
+        if isinstance(v, (float, np.floating)):
             return "-" if math.isnan(v) else f"{v:.4g}"
         if isinstance(v, tuple):
             return "x".join(map(str, v))
         return str(v)
 
     cells = [[cell(r.get(c, "")) for c in columns] for r in rows]
+    columns = [str(c) for c in columns]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
@@ -127,7 +150,51 @@ def _check_path(path):
     """A file name (str, bytes, os.PathLike) or a binary file object to write the PNG to."""
     if not isinstance(path, (str, bytes, os.PathLike)) and not callable(getattr(path, "write", None)):
         raise TypeError(f"path must be a file name or a writable binary file object, got {type(path).__name__}")
+    if isinstance(path, io.TextIOBase):
+        raise TypeError(f"path must be a binary file object (a PNG is bytes), got the text file {type(path).__name__}")
+    if isinstance(path, (str, bytes, os.PathLike)):
+        name = os.fsdecode(os.fspath(path))
+        if not name or "\0" in name:
+            raise ValueError(f"path {name!r} is not a file name" + (" (it holds a NUL character)" if name else ""))
     return path
+
+
+# The largest |value| plotted as is: past it, axis limits with matplotlib's margins (and bin
+# widths) can overflow float64 ("arange: cannot compute length" at ±8e307).
+_PLOT_MAX = 1e300
+
+
+def _power_of_ten(*arrays):
+    """k such that values / 10^k stay within _PLOT_MAX: 0, or the decade of the largest finite |value|."""
+    top = max((float(np.abs(a[np.isfinite(a)]).max(initial=0.0)) for a in arrays), default=0.0)
+    return int(math.floor(math.log10(top))) if top > _PLOT_MAX else 0
+
+
+def _units(k):
+    return f" (×1e{k})" if k else ""
+
+
+_BIN_RULES = ("auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt")
+_MAX_BINS = 10_000                  # a 300-pixel panel shows no more; 1e9 bins exhausted memory
+
+
+def _check_bins(bins):
+    """bins as numpy.histogram takes it: an int in [1, _MAX_BINS], a rule name, or increasing finite edges."""
+    if isinstance(bins, numbers.Integral):
+        return as_int(bins, "bins", low=1, high=_MAX_BINS)
+    if isinstance(bins, str):
+        return as_choice(bins, "bins", _BIN_RULES)
+    try:
+        edges = np.asarray(bins, dtype=np.float64)
+    except (TypeError, ValueError):
+        edges = None
+    if edges is None or edges.ndim != 1:
+        raise TypeError(f"bins must be an int, a rule name such as 'auto', or a list of bin edges, "
+                        f"got {reprlib.repr(bins)}")
+    if not 2 <= len(edges) <= _MAX_BINS + 1 or not np.isfinite(edges).all() or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bins as edges must be 2 to {_MAX_BINS + 1} finite, increasing numbers, "
+                         f"got {reprlib.repr(bins)}")
+    return edges
 
 
 def _curve(logs, key):
@@ -174,11 +241,12 @@ def plot_history(history, path):
     fig, axes = _figure(1, len(panels), (5 * len(panels), 3.6))
     for ax, key in zip(axes[0], panels):
         epochs = np.arange(1, len(curves[key]) + 1)
-        ax.plot(epochs, curves[key], marker="o", ms=3, label=f"train {key}")
+        k = _power_of_ten(curves[key], curves.get(f"val_{key}", curves[key]))
+        ax.plot(epochs, curves[key] / 10.0 ** k, marker="o", ms=3, label=f"train {key}")
         if f"val_{key}" in curves:
-            ax.plot(epochs, curves[f"val_{key}"], marker="o", ms=3, label=f"validation {key}")
+            ax.plot(epochs, curves[f"val_{key}"] / 10.0 ** k, marker="o", ms=3, label=f"validation {key}")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
+        ax.set_ylabel(key + _units(k))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -189,8 +257,7 @@ def plot_history(history, path):
 def plot_activation_histograms(model, X, path, training=True, bins=50):
     """One histogram per layer of its outputs on X (the classic saturation picture), saved as PNG."""
     _check_path(path)
-    if isinstance(bins, numbers.Integral):
-        bins = as_int(bins, "bins", low=1)
+    bins = _check_bins(bins)
     outputs = []
     _run_layers(model, X, training, lambda name, layer, y: outputs.append((name, type(layer).__name__,
                                                                               y.astype(np.float64).ravel())))
@@ -204,8 +271,11 @@ def plot_activation_histograms(model, X, path, training=True, bins=50):
     for ax, (name, cls, y) in zip(axes.ravel(), outputs):
         finite = y[np.isfinite(y)]
         if finite.size:
-            ax.hist(finite, bins=bins, color="tab:blue")
-            ax.set_title(f"{name} {cls}\nmean {finite.mean():.3g} std {finite.std():.3g}", fontsize=8)
+            k = _power_of_ten(finite, bins if isinstance(bins, np.ndarray) else finite)
+            ax.hist(finite / 10.0 ** k, bins=bins / 10.0 ** k if isinstance(bins, np.ndarray) else bins,
+                    color="tab:blue")
+            mean, std = _mean_std(finite)
+            ax.set_title(f"{name} {cls}{_units(k)}\nmean {mean:.3g} std {std:.3g}", fontsize=8)
         else:
             ax.set_title(f"{name} {cls}\nno finite values", fontsize=8)
         ax.tick_params(labelsize=7)

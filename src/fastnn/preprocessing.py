@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import as_float, as_int, check_array
+from ._validate import as_bool, as_choice, as_float, as_int, check_array
 
 __all__ = ["NotFittedError", "StandardScaler", "MeanImageSubtractor", "ChannelMeanSubtractor",
            "PCA", "Whitening"]
@@ -43,6 +43,12 @@ class NotFittedError(ValueError, AttributeError):
 
 def _check_data(X, name="X", *, ndim=2):
     """X as a finite, non-empty float32/float64 ndarray of ``ndim`` dims (or ≥ 2 if ndim is None)."""
+    if isinstance(X, (np.matrix, np.ma.MaskedArray)):
+        # Their operators differ from ndarray's (matrix products, masks the statistics would ignore).
+        raise TypeError(f"{name} must be a plain numpy.ndarray, got {type(X).__name__}; convert it with "
+                        f"numpy.asarray (a masked array's mask would be ignored)")
+    if isinstance(X, np.ndarray) and type(X) is not np.ndarray:
+        X = np.asarray(X)                               # memmap and other subclasses: the plain array
     if isinstance(X, np.ndarray) and X.dtype.kind in "biu":
         X = X.astype(np.float64)
     check_array(X, name, contiguous=False)
@@ -58,9 +64,11 @@ def _check_data(X, name="X", *, ndim=2):
 
 
 def _mean(X, axis=0):
-    """X.mean(axis) without overflow: each slice is summed in units of its own power of two."""
+    """X.mean(axis) without overflow: each slice is summed in units of its own power of two, and
+    the rounded mean is kept within the slice's [min, max], so a constant slice's mean is exact."""
     e = np.frexp(np.abs(X).max(axis=axis, keepdims=True))[1]
-    return np.ldexp(np.ldexp(X, -e).mean(axis=axis, keepdims=True), e).squeeze(axis)
+    mean = np.ldexp(np.ldexp(X, -e).mean(axis=axis, keepdims=True), e)
+    return np.clip(mean, X.min(axis=axis, keepdims=True), X.max(axis=axis, keepdims=True)).squeeze(axis)
 
 
 def _exponent(X, axis=None):
@@ -130,8 +138,8 @@ class StandardScaler(_Transformer):
     """z = (x − mean_) / scale_, scale_ = √var_ (population variance), 1 for constant features."""
 
     def __init__(self, with_mean=True, with_std=True, eps=0.0):
-        self.with_mean = bool(with_mean)
-        self.with_std = bool(with_std)
+        self.with_mean = as_bool(with_mean, "with_mean")
+        self.with_std = as_bool(with_std, "with_std")
         self.eps = as_float(eps, "eps", low=0.0)
 
     def fit(self, X):
@@ -276,7 +284,7 @@ class PCA(_Transformer):
                 n_components = as_float(n_components, "n_components", low=0.0, high=1.0,
                                         low_inclusive=False, high_inclusive=False)
         self.n_components = n_components
-        self.whiten = bool(whiten)
+        self.whiten = as_bool(whiten, "whiten")
         self.eps = as_float(eps, "eps", low=0.0)
 
     def fit(self, X):
@@ -345,9 +353,7 @@ class Whitening(_Transformer):
     """z = (x − mean_) · Wᵀ, PCA: W = diag(1/√(λ+eps)) Uᵀ; ZCA: W = U diag(1/√(λ+eps)) Uᵀ."""
 
     def __init__(self, method="pca", eps=1e-5):
-        if method not in ("pca", "zca"):
-            raise ValueError(f"method must be 'pca' or 'zca', got {method!r}")
-        self.method = method
+        self.method = as_choice(method, "method", ("pca", "zca"))
         self.eps = as_float(eps, "eps", low=0.0)
 
     def fit(self, X):

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._safetensors import MAX_STATE_DEPTH, SafetensorsError, _is_int, load_file, loads_json, save_file
+from ._safetensors import MAX_INT_DIGITS, MAX_STATE_DEPTH, SafetensorsError, _is_int, load_file, loads_json, save_file
 from ._validate import as_int
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError"]
@@ -199,7 +199,7 @@ def _flatten(obj, name, tensors, depth=0):
         tensors[name] = obj
         return {"__tensor__": name}
     if isinstance(obj, dict):
-        return {"__dict__": [[_key(k), _flatten(v, f"{name}/{k}", tensors, depth)] for k, v in obj.items()]}
+        return {"__dict__": [[_key(k, name), _flatten(v, f"{name}/{k}", tensors, depth)] for k, v in obj.items()]}
     if isinstance(obj, tuple):
         return {"__tuple__": [_flatten(v, f"{name}/{i}", tensors, depth) for i, v in enumerate(obj)]}
     if isinstance(obj, list):
@@ -208,17 +208,28 @@ def _flatten(obj, name, tensors, depth=0):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return {"__float__": repr(obj)}                # JSON has no NaN / inf
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        _check_int(obj, f"the value at {name!r}")
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(f"cannot store a {type(obj).__name__} at {name!r} in a checkpoint")
 
 
-def _key(k):
+def _key(k, name):
     if isinstance(k, np.generic):
         k = k.item()
     if not isinstance(k, (str, int)) or isinstance(k, bool):
         raise TypeError(f"checkpoint state keys must be str or int, got {k!r}")
+    if isinstance(k, int):
+        _check_int(k, f"a key of {name!r}")
     return k
+
+
+def _check_int(v, name):
+    """Refuse an int the loader would refuse (more than MAX_INT_DIGITS digits), so no save is unreadable."""
+    if abs(v) >= 10 ** MAX_INT_DIGITS:
+        raise ValueError(f"cannot store {name} in a checkpoint: a {v.bit_length()}-bit int, and at most "
+                         f"{MAX_INT_DIGITS} digits can be read back")
 
 
 _NON_FINITE = ("nan", "inf", "-inf")          # repr of the floats _flatten stores as {"__float__": ...}
@@ -279,8 +290,13 @@ def _parts(target):
     if isinstance(target, dict) and isinstance(target.get("model"), Module):
         unknown = set(target) - {"model", "optimizer"}
         if unknown:
-            raise ValueError(f"checkpoint parts are 'model' and 'optimizer', got also {sorted(unknown)}")
-        return target["model"], target.get("optimizer"), None
+            raise ValueError(f"checkpoint parts are 'model' and 'optimizer', got also {sorted(unknown, key=repr)}")
+        from .optim import Optimizer
+        optimizer = target.get("optimizer")
+        if optimizer is not None and not isinstance(optimizer, Optimizer):
+            raise TypeError(f"checkpoint part 'optimizer' must be a fastnn.optim.Optimizer or None, "
+                            f"got {type(optimizer).__name__}")
+        return target["model"], optimizer, None
     raise TypeError(f"expected a Trainer, a Module or a dict {{'model': ..., 'optimizer': ...}}, "
                     f"got {type(target).__name__}")
 
@@ -301,9 +317,13 @@ def save_checkpoint(path, target):
         meta["optimizer"] = json.dumps(_flatten(optimizer.state_dict(), "optimizer", tensors))
     if trainer is not None:
         history = trainer.history
-        meta["trainer"] = json.dumps(_flatten({"epoch": trainer.epoch, "seed": trainer.seed,
-                                               "history": history.history, "history_epochs": history.epoch},
-                                              "trainer", tensors))
+        tree = _flatten({"epoch": trainer.epoch, "seed": trainer.seed, "history": history.history,
+                         "history_epochs": history.epoch}, "trainer", tensors)
+        try:
+            _trainer_state(_unflatten(tree, tensors))       # what load_checkpoint would refuse is not written
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"cannot save the trainer's state, load_checkpoint would refuse it: {e}") from None
+        meta["trainer"] = json.dumps(tree)
         meta["callbacks"] = json.dumps([[type(cb).__name__, _flatten(cb.state_dict(), f"callbacks/{i}", tensors)]
                                         for i, cb in enumerate(trainer.callbacks)])
     save_file(tensors, path, meta)
@@ -381,6 +401,10 @@ def _trainer_state(state):
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
             raise ValueError(f"history[{key!r}] must be a list of {len(epochs)} numbers (one per epoch), "
                              f"got {reprlib.repr(values)}")
+        try:
+            history[key] = [float(v) for v in values]       # here, so that restoring cannot fail
+        except OverflowError:
+            raise ValueError(f"history[{key!r}] holds an int too large for a float: {reprlib.repr(values)}") from None
     return state
 
 
@@ -450,5 +474,5 @@ def _restore_trainer(trainer, state):
     from .trainer import History
     trainer.epoch, trainer.seed = state["epoch"], state["seed"]
     trainer.history = History()
-    trainer.history.history = {k: [float(v) for v in values] for k, values in state["history"].items()}
+    trainer.history.history = {k: list(values) for k, values in state["history"].items()}
     trainer.history.epoch = list(state["history_epochs"])

@@ -408,6 +408,28 @@ def test_multi_tensor_step_follows_every_change_between_steps(use_backend, name)
     assert repr(got[-1]) == repr(want[-1])             # state (buffers, step counts) the same too
 
 
+@pytest.mark.parametrize("per_parameter", [False, True])
+@pytest.mark.parametrize("name", sorted(MULTI_TENSOR_RULES))
+def test_step_count_set_by_hand_is_checked_before_any_update(name, per_parameter):
+    ps = [Param(np.ones(3)), Param(np.ones(2))]
+    opt = getattr(optim, name)(ps, lr=0.1)
+    if per_parameter:
+        per_parameter_path(opt)
+    opt.step()
+    before = [p.data.copy() for p in ps], repr(opt.state_dict()), {k: v for k, v in opt.state[ps[1]].items()
+                                                                       if k == "step"}
+    for bad, error in [("x", TypeError), (-1, ValueError), (2.5, ValueError), (None, TypeError)]:
+        opt.state[ps[1]]["step"] = bad
+        with pytest.raises(error, match=r"parameter 1 \(param_groups\[0\]\): optimizer state 'step'"):
+            opt.step()
+        opt.state[ps[1]].pop("step")
+        opt.state[ps[1]].update(before[2])
+        assert all(np.array_equal(p.data, b) for p, b in zip(ps, before[0])) and repr(opt.state_dict()) == before[1]
+    opt.state[ps[1]]["step"] = np.float64(1.0)         # as a loaded PyTorch step: taken as the int 1
+    opt.step()
+    assert type(opt.state[ps[1]]["step"]) is int and opt.state[ps[1]]["step"] == 2 - (name == "SGD")
+
+
 def test_sgd_momentum_buffer_set_to_none_starts_anew():
     """PyTorch reads a None momentum buffer as none yet: the next step sets it to the gradient
     (no dampening on that step), on both update paths."""

@@ -68,6 +68,14 @@ def state_buffer(state, key, param, fill=0.0):
     return buf
 
 
+def _check_step(state):
+    """A step count set by hand (opt.state[p]["step"] = ...) checked as a loaded one is, before
+    the step updates anything; an integral float or 0-d array becomes an int."""
+    step = state.get("step", 0)
+    if type(step) is not int or not 0 <= step <= _MAX_STEP:
+        state["step"] = _loaded_step(step, "optimizer state 'step'")
+
+
 def _next_step(state):
     """Count one more step in a parameter's state record; the new count."""
     t = state["step"] = state.get("step", 0) + 1
@@ -233,7 +241,14 @@ class Optimizer:
         be refused (gradients, state records and buffers) checked: step prepares every group
         before it applies any, so a refused parameter leaves all of them as they were."""
         if self._multi_tensor:
-            return self._group_tensors(k, index, group, self._state_keys(group))
+            prepared = self._group_tensors(k, index, group, self._state_keys(group))
+            for state in prepared[1]:
+                try:
+                    _check_step(state)
+                except (TypeError, ValueError) as e:
+                    i = next(i for i, p in enumerate(group["params"]) if self.state.get(p) is state)
+                    raise _prefixed(e, self._param_name(index, i)) from None
+            return prepared
         rows, keys = [], self._state_keys(group)
         for i, p in enumerate(group["params"]):
             grad = p.grad
@@ -243,6 +258,7 @@ class Optimizer:
             try:
                 _check_grad(data, grad)
                 state = self._state_of(p)
+                _check_step(state)
                 for key in keys:
                     if key is not None and state.get(key) is not None:
                         state_buffer(state, key, data)

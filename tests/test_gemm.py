@@ -126,11 +126,13 @@ def test_nonfinite_propagation(dtype, tb):
     b = np.ones((18, 20) if tb else (20, 18), dtype)
     a[3, 7] = np.nan
     a[5, 2] = np.inf
+    a[6, 1] = -np.inf
     got = ops.gemm(a, b, trans_b=tb, activation="relu")
-    assert np.isnan(got[3]).all()
+    assert np.isnan(got[3]).all()                      # ReLU keeps NaN, in the epilogue of either path
     assert np.isposinf(got[5]).all()
+    assert (got[6] == 0).all()
     mask = np.ones(9, bool)
-    mask[[3, 5]] = False
+    mask[[3, 5, 6]] = False
     assert (got[mask] == 20).all()
     huge = np.full((2, 3), np.finfo(dtype).max / 2, dtype)
     assert np.isposinf(ops.gemm(huge, np.ones((3, 2), dtype))).all()

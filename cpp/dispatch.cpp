@@ -107,29 +107,66 @@ int num_threads() {
 
 void set_num_threads(int n) { g_threads = n < 1 ? 1 : n; }
 
-void update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
-                 RowUpdate update, const void* hyper, const double* values, int values_per_row) {
+bool update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
+                 RowUpdate update, const void* hyper, const double* values, int values_per_row, int check) {
     int64_t total = 0;
     for (int64_t r = 0; r < rows; ++r) total += sizes[r];
-    // Flat elements [lo, hi): the part of each row that falls inside.
-    auto run = [&](int64_t lo, int64_t hi) {
+    // The rows' parts inside the flat elements [lo, hi): each updated, or (probe) each
+    // column `check` tested for a non-finite value.
+    auto parts = [&](int64_t lo, int64_t hi, auto&& fn) {
         int64_t start = 0;
         for (int64_t r = 0; r < rows && start < hi; start += sizes[r], ++r) {
             const int64_t a = lo > start ? lo : start, b = hi < start + sizes[r] ? hi : start + sizes[r];
-            if (a < b) update(ptrs + r * width, a - start, b - a, f64[r], hyper, values + r * values_per_row);
+            if (a < b) fn(r, a - start, b - a);
         }
+    };
+    auto run = [&](int64_t lo, int64_t hi) {
+        parts(lo, hi, [&](int64_t r, int64_t a, int64_t n) {
+            update(ptrs + r * width, a, n, f64[r], hyper, values + r * values_per_row);
+        });
+    };
+    auto nonfinite = [&](int64_t lo, int64_t hi) {
+        bool bad = false;
+        parts(lo, hi, [&](int64_t r, int64_t a, int64_t n) {
+            const void* p = ptrs[r * width + check];
+            if (bad || !p) return;
+            if (f64[r]) {
+                const double* q = (const double*)p + a;
+                bad = nonfinite_probe_f64(&q, &n, 1) != 0.0;
+            } else {
+                const float* q = (const float*)p + a;
+                bad = nonfinite_probe_f32(&q, &n, 1) != 0.0;
+            }
+        });
+        return bad;
     };
     const int nt = threads_for(total, kOptimGrain);
     if (nt <= 1) {
+        if (check >= 0 && nonfinite(0, total)) return false;
         run(0, total);
-        return;
+        return true;
     }
-    const int64_t chunk = ((total + nt - 1) / nt + 15) / 16 * 16;  // whole cache lines of f32
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; ++t) {
-        const int64_t lo = t * chunk < total ? t * chunk : total;
-        run(lo, lo + chunk < total ? lo + chunk : total);
+    // One contiguous piece per thread of the team (whole cache lines of f32): probed, then,
+    // after the barrier, updated while it is still in that core's cache.
+    int bad = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        const int64_t team = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t chunk = ((total + team - 1) / team + 15) / 16 * 16;
+        const int64_t lo = t * chunk < total ? t * chunk : total, hi = lo + chunk < total ? lo + chunk : total;
+        if (check >= 0) {
+            if (nonfinite(lo, hi)) {
+#pragma omp atomic write
+                bad = 1;
+            }
+#pragma omp barrier
+        }
+        int stop;
+#pragma omp atomic read
+        stop = bad;
+        if (!stop) run(lo, hi);
     }
+    return !bad;
 }
 
 #define FASTNN_FORWARD(ret, name, params, args) \

@@ -119,9 +119,12 @@ const char* openmp_runtime();
 // into one contiguous piece per thread (threads_for(Σ sizes, kOptimGrain)), so many small
 // tensors are spread over the threads as well as one large one; the updates are
 // element-wise, so neither the cut nor the thread count changes a bit.
+// check >= 0: column `check` (the gradients) is first tested for inf/NaN, each thread its
+// own piece; if any is found nothing is updated and the result is false (the trainer's
+// divergence guard, without a separate pass over the gradients). Otherwise true.
 typedef void (*RowUpdate)(void* const* row, int64_t lo, int64_t n, int f64, const void* hyper,
                           const double* values);
-void update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
-                 RowUpdate update, const void* hyper, const double* values, int values_per_row);
+bool update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
+                 RowUpdate update, const void* hyper, const double* values, int values_per_row, int check);
 
 }  // namespace fastnn

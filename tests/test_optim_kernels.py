@@ -307,6 +307,43 @@ def test_step_multi_equals_one_call_per_row(rule, optional):
 
 
 @pytest.mark.parametrize("rule", sorted(MULTI))
+def test_step_multi_check_finite_updates_nothing_when_a_gradient_is_not(rule):
+    """check_finite: one inf or NaN anywhere in the gradients (first row, a row split
+    between threads, the last element) and no array changes, for 1, 2 and 3 threads; all
+    finite: the same bits as without the check."""
+    one, _, hyper, _ = MULTI[rule]
+    multi_name = f"{one}_multi"
+    dtypes = [np.float32, np.float64, np.float32, np.float64]
+    sizes = [5, LARGE, 0, 40_003]
+    args = {m: values[:4] for m, _, values in _per_row_args(rule)}
+    want = _rows(2, rule, dtypes, sizes, True)
+    assert getattr(native, multi_name)(native.tensor_list(want), **hyper, **args) is True
+    before = fastnn.get_num_threads()
+    for kernels, threads in [(native, 1), (native, 2), (native, 3), (reference, 2)]:
+        fastnn.set_num_threads(threads)
+        try:
+            got = _rows(2, rule, dtypes, sizes, True)
+            assert getattr(kernels, multi_name)(kernels.tensor_list(got), **hyper, **args, check_finite=True)
+            for g_row, w_row in zip(got, want):
+                for g, w in zip(g_row, w_row):
+                    if kernels is native:
+                        np.testing.assert_array_equal(g, w)
+                    else:
+                        np.testing.assert_allclose(g, w, rtol=_rtol(g.dtype), atol=_rtol(g.dtype))
+            for row, at, bad in [(0, 0, np.inf), (1, LARGE // 2 + 3, np.nan), (3, 40_002, -np.inf)]:
+                rows = _rows(2, rule, dtypes, sizes, True)
+                rows[row][1][at] = bad
+                saved = [[a.copy() for a in r] for r in rows]
+                assert getattr(kernels, multi_name)(kernels.tensor_list(rows), **hyper, **args,
+                                                    check_finite=True) is False
+                for r, sr in zip(rows, saved):
+                    for a, b in zip(r, sr):
+                        np.testing.assert_array_equal(a, b)
+        finally:
+            fastnn.set_num_threads(before)
+
+
+@pytest.mark.parametrize("rule", sorted(MULTI))
 def test_step_multi_rejects_bad_rows(rule):
     """Rows of the wrong width, a per-row list of the wrong length, a required array missing
     (the kernel would read through a null pointer): ValueError, nothing updated."""

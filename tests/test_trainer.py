@@ -291,11 +291,50 @@ def test_nan_loss_stops_with_last_good_weights(numpy_backend, digits):
     assert t.epoch == 1
 
 
+class _DuckSGD:
+    """An optimizer that is not fastnn's: the trainer probes the gradients before its step."""
+
+    def __init__(self, params):
+        self.params = list(params)
+
+    def step(self):
+        for p in self.params:
+            p.data -= 0.01 * p.grad
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad[...] = 0
+
+
+def _two_groups(model):
+    ps = list(model.parameters())
+    return optim.Adam([{"params": ps[:2]}, {"params": ps[2:], "lr": 1e-2}])
+
+
+def _one_call_per_parameter(model):
+    opt = optim.RMSprop(model.parameters(), momentum=0.5)
+    opt._multi_tensor = False
+    return opt
+
+
+OPTIMIZERS_FOR_THE_GUARD = {
+    "Adam": lambda m: optim.Adam(m.parameters()),          # the gradients tested inside the update
+    "SGD": lambda m: optim.SGD(m.parameters(), lr=0.01, momentum=0.9, dampening=0.1),
+    "Adagrad": lambda m: optim.Adagrad(m.parameters(), lr_decay=0.1),
+    "Adadelta": lambda m: optim.Adadelta(m.parameters()),
+    "two groups": _two_groups,                              # a probe over every group, then the step
+    "per parameter": _one_call_per_parameter,
+    "not fastnn's": lambda m: _DuckSGD(m.parameters()),
+}
+
+
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
 @pytest.mark.parametrize("replace_grads", [False, True])
-def test_nonfinite_gradient_stops_before_the_step(backend, digits, replace_grads):
-    """Also when the gradient arrays are replaced between steps (the check's cached handle
-    must follow them)."""
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS_FOR_THE_GUARD.values(), ids=OPTIMIZERS_FOR_THE_GUARD.keys())
+def test_nonfinite_gradient_stops_before_the_step(backend, digits, replace_grads, make_optimizer):
+    """Weights and optimizer state (step counts included) stay as before the step, whichever
+    optimizer; also when the gradient arrays are replaced between steps (the check's cached
+    handle must follow them)."""
     X, _, y, _ = digits
 
     class NanGradLoss(nn.CrossEntropyLoss):
@@ -309,12 +348,14 @@ def test_nonfinite_gradient_stops_before_the_step(backend, digits, replace_grads
             return g
 
     model = mlp()
-    t = Trainer(model, NanGradLoss(), optim.Adam(model.parameters()), verbose=0)
+    opt = make_optimizer(model)
+    t = Trainer(model, NanGradLoss(), opt, verbose=0)
     before = {}
 
     class Keep(Callback):
         def on_batch_end(self, step, logs):
             before.update(weights(model))
+            before["optimizer"] = repr(opt.state_dict()) if hasattr(opt, "state_dict") else None
             if replace_grads:
                 for p in model.parameters():
                     p.grad = p.grad.copy()
@@ -322,6 +363,7 @@ def test_nonfinite_gradient_stops_before_the_step(backend, digits, replace_grads
     t.callbacks.append(Keep())
     with pytest.raises(TrainingDivergedError, match="epoch 1, step 3: a gradient is not finite"):
         t.fit(X, y, epochs=1, batch_size=64)
+    assert before.pop("optimizer") == (repr(opt.state_dict()) if hasattr(opt, "state_dict") else None)
     assert_bitwise_equal(weights(model), before)
 
 

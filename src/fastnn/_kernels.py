@@ -271,31 +271,35 @@ def tensor_list(rows):
     return _native.TensorList(rows, len(rows[0]) if rows else 0)
 
 
-def sgd_step_multi(tensors, *, lr, momentum, dampening, nesterov, weight_decay, init_buffers):
-    """sgd_step on every row (param, grad, momentum_buffer or None) of a tensor_list, init_buffer per row."""
-    tensors.sgd(lr, momentum, dampening, nesterov, weight_decay, init_buffers)
+# The *_step_multi updates: one call for every row of a tensor_list. check_finite: update
+# only when every gradient is finite (nothing changes otherwise); returns whether it did.
+
+def sgd_step_multi(tensors, *, lr, momentum, dampening, nesterov, weight_decay, init_buffers, check_finite=False):
+    """sgd_step on every row (param, grad, momentum_buffer or None), init_buffer per row."""
+    return tensors.sgd(lr, momentum, dampening, nesterov, weight_decay, init_buffers, check_finite)
 
 
-def adagrad_step_multi(tensors, *, clrs, weight_decay, eps):
-    """adagrad_step on every row (param, grad, state_sum) of a tensor_list, clr per row."""
-    tensors.adagrad(clrs, weight_decay, eps)
+def adagrad_step_multi(tensors, *, clrs, weight_decay, eps, check_finite=False):
+    """adagrad_step on every row (param, grad, state_sum), clr per row."""
+    return tensors.adagrad(clrs, weight_decay, eps, check_finite)
 
 
-def adadelta_step_multi(tensors, *, lr, rho, eps, weight_decay):
-    """adadelta_step on every row (param, grad, square_avg, acc_delta) of a tensor_list."""
-    tensors.adadelta(lr, rho, eps, weight_decay)
+def adadelta_step_multi(tensors, *, lr, rho, eps, weight_decay, check_finite=False):
+    """adadelta_step on every row (param, grad, square_avg, acc_delta)."""
+    return tensors.adadelta(lr, rho, eps, weight_decay, check_finite)
 
 
-def rmsprop_step_multi(tensors, *, lr, alpha, eps, weight_decay, momentum):
+def rmsprop_step_multi(tensors, *, lr, alpha, eps, weight_decay, momentum, check_finite=False):
     """rmsprop_step on every row (param, grad, square_avg, grad_avg or None, momentum_buffer or None)."""
-    tensors.rmsprop(lr, alpha, eps, weight_decay, momentum)
+    return tensors.rmsprop(lr, alpha, eps, weight_decay, momentum, check_finite)
 
 
 def adam_step_multi(tensors, *, lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1,
-                    bias_corrections2):
-    """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None) of a
-    tensor_list, each with its own bias corrections: one call for all parameters."""
-    tensors.adam(lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1, bias_corrections2)
+                    bias_corrections2, check_finite=False):
+    """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None), each
+    with its own bias corrections."""
+    return tensors.adam(lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1, bias_corrections2,
+                        check_finite)
 
 
 def sum_squares(buffers):

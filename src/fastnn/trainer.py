@@ -229,6 +229,23 @@ class _GradProbe:
         return k.all_finite_rows(self.key[2])
 
 
+def _checked_step(optimizer, model):
+    """() → True after an optimizer step, or False, with nothing stepped, when a gradient is
+    not finite: fastnn's optimizers test the gradients in their update (_step_if_finite);
+    another optimizer gets a probe over the model's gradients first."""
+    step_if_finite = getattr(optimizer, "_step_if_finite", None)
+    if step_if_finite is not None:
+        return step_if_finite
+    probe = _GradProbe(model)
+
+    def probe_then_step():
+        if not probe():
+            return False
+        optimizer.step()
+        return True
+    return probe_then_step
+
+
 def _is_matrix(name, param):
     """Penalty targets: weight matrices, not biases or normalisation scales."""
     return param.data.ndim >= 2
@@ -435,7 +452,7 @@ class Trainer:
         self._kind = _loss_kind(self.loss, y)
         self._mean_loss = getattr(self.loss, "reduction", "mean") == "mean"   # else per-batch sums
         self._metric_fns = _metric_fns(self.metrics, self._kind)
-        self._grads_finite = _GradProbe(self.model)
+        self._checked_step = _checked_step(self.optimizer, self.model)
         self._guard = _StateGuard(self.model)
         batches = _Batches(X, y, batch_size)
         progress = _Progress(self.verbose, epochs, self.epoch)
@@ -501,9 +518,8 @@ class Trainer:
             regularization.clip_grad_value_(model.parameters(), self.grad_clip_value)
         if self.grad_clip_norm is not None:
             regularization.clip_grad_norm_(model.parameters(), self.grad_clip_norm)
-        if not self._grads_finite():
+        if not self._checked_step():
             self._diverged(epoch, step, xb, "a gradient is not finite")
-        self.optimizer.step()
         return value, out
 
     def _penalty(self):

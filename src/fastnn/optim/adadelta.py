@@ -1,7 +1,7 @@
 """Adadelta (torch.optim.Adadelta): steps scaled by the ratio of running RMS of updates and gradients."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _next_step, check_real, state_buffer
+from .optimizer import Optimizer, _count_steps, _next_step, check_real, state_buffer
 
 __all__ = ["Adadelta"]
 
@@ -23,11 +23,10 @@ class Adadelta(Optimizer):
     def _state_keys(self, group):
         return ("square_avg", "acc_delta")
 
-    def _apply_rows(self, k, group, tensors, states, fresh):
-        for state in states:
-            _next_step(state)
-        k.adadelta_step_multi(tensors, lr=group["lr"], rho=group["rho"], eps=group["eps"],
-                              weight_decay=group["weight_decay"])
+    def _apply_rows(self, k, group, tensors, states, fresh, check_finite):
+        return _count_steps(states, lambda steps: k.adadelta_step_multi(
+            tensors, lr=group["lr"], rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],
+            check_finite=check_finite))
 
     def _update(self, k, param, grad, state, group):
         bufs = state_buffer(state, "square_avg", param), state_buffer(state, "acc_delta", param)

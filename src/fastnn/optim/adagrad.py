@@ -1,7 +1,7 @@
 """Adagrad (torch.optim.Adagrad): per-coordinate steps shrinking with the summed squared gradients."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _next_step, check_real, state_buffer
+from .optimizer import Optimizer, _count_steps, _next_step, check_real, state_buffer
 
 __all__ = ["Adagrad"]
 
@@ -29,10 +29,10 @@ class Adagrad(Optimizer):
     def _state_fill(self, group, key):
         return group["initial_accumulator_value"]
 
-    def _apply_rows(self, k, group, tensors, states, fresh):
-        k.adagrad_step_multi(tensors, clrs=[group["lr"] / (1.0 + (_next_step(state) - 1) * group["lr_decay"])
-                                            for state in states],
-                             weight_decay=group["weight_decay"], eps=group["eps"])
+    def _apply_rows(self, k, group, tensors, states, fresh, check_finite):
+        return _count_steps(states, lambda steps: k.adagrad_step_multi(
+            tensors, clrs=[group["lr"] / (1.0 + (t - 1) * group["lr_decay"]) for t in steps],
+            weight_decay=group["weight_decay"], eps=group["eps"], check_finite=check_finite))
 
     def _update(self, k, param, grad, state, group):
         state_sum = state_buffer(state, "sum", param, self._state_fill(group, "sum"))

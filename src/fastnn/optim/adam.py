@@ -6,7 +6,7 @@ computed here in double and passed to the kernel.
 """
 from __future__ import annotations
 
-from .optimizer import Optimizer, _next_step, check_bool, check_real, real_value, state_buffer
+from .optimizer import Optimizer, _count_steps, _next_step, check_bool, check_real, real_value, state_buffer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -37,19 +37,21 @@ class Adam(Optimizer):
 
     _multi_tensor = True
 
-    def _apply_rows(self, k, group, tensors, states, fresh):
+    def _apply_rows(self, k, group, tensors, states, fresh, check_finite):
         """All parameters of the group in one multi-tensor kernel call (same formula as _update)."""
         beta1, beta2 = group["betas"]
-        bc1, bc2, last = [], [], None
-        for state in states:
-            t = _next_step(state)
-            if t != last:                             # parameters usually share the step count
-                last, c1, c2 = t, 1.0 - beta1 ** t, 1.0 - beta2 ** t
-            bc1.append(c1)
-            bc2.append(c2)
-        k.adam_step_multi(tensors, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                          weight_decay=group["weight_decay"], decoupled=self.decoupled, bias_corrections1=bc1,
-                          bias_corrections2=bc2)
+
+        def update(steps):
+            bc1, bc2, last = [], [], None
+            for t in steps:
+                if t != last:                         # parameters usually share the step count
+                    last, c1, c2 = t, 1.0 - beta1 ** t, 1.0 - beta2 ** t
+                bc1.append(c1)
+                bc2.append(c2)
+            return k.adam_step_multi(tensors, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                                     weight_decay=group["weight_decay"], decoupled=self.decoupled,
+                                     bias_corrections1=bc1, bias_corrections2=bc2, check_finite=check_finite)
+        return _count_steps(states, update)
 
     def _update(self, k, param, grad, state, group):
         bufs = (state_buffer(state, "exp_avg", param), state_buffer(state, "exp_avg_sq", param),

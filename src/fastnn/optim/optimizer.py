@@ -82,6 +82,17 @@ def _next_step(state):
     return t
 
 
+def _count_steps(states, update):
+    """update([each record's step count + 1]) → whether it updated; the counts are stored only
+    if it did (a multi-tensor step refused for a non-finite gradient changes nothing)."""
+    steps = [state.get("step", 0) + 1 for state in states]
+    done = update(steps)
+    if done:
+        for state, t in zip(states, steps):
+            state["step"] = t
+    return done
+
+
 def real_value(value, name, label, *, low=None, high=None, high_inclusive=True):
     """value as a float; TypeError if not a real number, ValueError (PyTorch's wording, plus
     ``name`` unless ``label`` holds it) if out of range."""
@@ -230,10 +241,12 @@ class Optimizer:
     # reference path (one call per parameter; tests compare the two bit for bit).
     _multi_tensor = False
 
-    def _apply_rows(self, k, group, tensors, states, fresh):
+    def _apply_rows(self, k, group, tensors, states, fresh, check_finite):
         """Update every row of ``tensors`` (param, grad, *state buffers) in one kernel call;
         ``states`` are the rows' state records, ``fresh[i]`` is True when row i's buffers were
-        created for this step (cleared once the rows are updated)."""
+        created for this step (cleared once the rows are updated). check_finite: only if
+        every gradient is finite, else change nothing (step counts included). Returns
+        whether it updated."""
         raise NotImplementedError
 
     def _prepare_group(self, k, index, group):
@@ -267,15 +280,19 @@ class Optimizer:
             rows.append((data, grad, state))
         return rows
 
-    def _apply_group(self, k, group, prepared):
+    def _apply_group(self, k, group, prepared, check_finite=False):
+        """Update the group from what _prepare_group returned; with check_finite (the multi-tensor
+        form only) nothing changes unless every gradient is finite. Returns whether it updated."""
         if self._multi_tensor:
             tensors, states, fresh = prepared
             if states:
-                self._apply_rows(k, group, tensors, states, fresh)
+                if not self._apply_rows(k, group, tensors, states, fresh, check_finite):
+                    return False
                 fresh[:] = [False] * len(fresh)
-            return
+            return True
         for data, grad, state in prepared:
             self._update(k, data, grad, state, group)
+        return True
 
     def _state_of(self, p):
         """p's state record, created empty at its first step (as in PyTorch)."""
@@ -393,13 +410,31 @@ class Optimizer:
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
+        self._step(check_finite=False)
+        return loss
+
+    def _step_if_finite(self):
+        """step() when every gradient it would use is finite, else change nothing and return
+        False (the trainer's divergence guard). A one-group multi-tensor rule tests the
+        gradients inside its update kernel, each thread its piece just before updating it,
+        instead of in a separate pass over all of them."""
+        return self._step(check_finite=True)
+
+    def _step(self, check_finite):
         k = kernels()
         for index, group in enumerate(self.param_groups):
             self._recheck_group(index, group)
         prepared = [self._prepare_group(k, index, group) for index, group in enumerate(self.param_groups)]
+        if check_finite and not (self._multi_tensor and len(prepared) == 1):
+            grads = [p.grad for group in self.param_groups for p in group["params"]
+                     if p.grad is not None and getattr(p, "requires_grad", True) is not False]
+            if not k.all_finite(grads):
+                return False
+            check_finite = False
         for group, plan in zip(self.param_groups, prepared):
-            self._apply_group(k, group, plan)
-        return loss
+            if not self._apply_group(k, group, plan, check_finite):
+                return False
+        return True
 
     def zero_grad(self, set_to_none=False):
         """Zero every gradient in place (the default: layers keep accumulating into the same

@@ -1,7 +1,7 @@
 """RMSprop (torch.optim.RMSprop), optionally centred and with momentum; eps outside the square root."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _next_step, check_bool, check_real, state_buffer
+from .optimizer import Optimizer, _count_steps, _next_step, check_bool, check_real, state_buffer
 
 __all__ = ["RMSprop"]
 
@@ -28,11 +28,10 @@ class RMSprop(Optimizer):
         return ("square_avg", "grad_avg" if group["centered"] else None,
                 "momentum_buffer" if group["momentum"] > 0 else None)
 
-    def _apply_rows(self, k, group, tensors, states, fresh):
-        for state in states:
-            _next_step(state)
-        k.rmsprop_step_multi(tensors, lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
-                             weight_decay=group["weight_decay"], momentum=group["momentum"])
+    def _apply_rows(self, k, group, tensors, states, fresh, check_finite):
+        return _count_steps(states, lambda steps: k.rmsprop_step_multi(
+            tensors, lr=group["lr"], alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
+            momentum=group["momentum"], check_finite=check_finite))
 
     def _update(self, k, param, grad, state, group):
         bufs = (state_buffer(state, "square_avg", param),

@@ -30,9 +30,10 @@ class SGD(Optimizer):
     def _state_keys(self, group):
         return ("momentum_buffer" if group["momentum"] != 0 else None,)
 
-    def _apply_rows(self, k, group, tensors, states, fresh):
-        k.sgd_step_multi(tensors, lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
-                         nesterov=group["nesterov"], weight_decay=group["weight_decay"], init_buffers=fresh)
+    def _apply_rows(self, k, group, tensors, states, fresh, check_finite):
+        return k.sgd_step_multi(tensors, lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+                                nesterov=group["nesterov"], weight_decay=group["weight_decay"], init_buffers=fresh,
+                                check_finite=check_finite)
 
     def _update(self, k, param, grad, state, group):
         buf, first = None, False

@@ -109,50 +109,66 @@ def tensor_list(rows):
     return [tuple(r) for r in rows]
 
 
-def _per_row(rule, tensors, width, **per_row):
-    """Rows of ``tensors`` checked as the native tensor list checks them, zipped with the per-row values."""
+def _per_row(rule, tensors, width, check_finite, **per_row):
+    """Rows of ``tensors`` checked as the native tensor list checks them, zipped with the
+    per-row values; no rows at all when check_finite and a gradient is not finite."""
     for i, row in enumerate(tensors):
         if len(row) != width:
             raise ValueError(f"{rule} needs rows of {width} arrays, row {i} has {len(row)}")
     for name, values in per_row.items():
         if len(values) != len(tensors):
             raise ValueError(f"{rule}: {len(tensors)} rows but {len(values)} {name}")
+    if check_finite and not all_finite([row[1] for row in tensors]):
+        return None
     return zip(tensors, *per_row.values())
 
 
-def sgd_step_multi(tensors, *, lr, momentum, dampening, nesterov, weight_decay, init_buffers):
+# The *_step_multi updates: one call for every row of a tensor_list. check_finite: update
+# only when every gradient is finite (nothing changes otherwise); returns whether it did.
+
+def sgd_step_multi(tensors, *, lr, momentum, dampening, nesterov, weight_decay, init_buffers, check_finite=False):
     """sgd_step on every row (param, grad, momentum_buffer or None), init_buffer per row."""
-    for (p, g, buf), init in _per_row("sgd", tensors, 3, init_buffers=init_buffers):
+    rows = _per_row("sgd", tensors, 3, check_finite, init_buffers=init_buffers)
+    for (p, g, buf), init in rows or ():
         sgd_step(p, g, buf, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                  weight_decay=weight_decay, init_buffer=init)
+    return rows is not None
 
 
-def adagrad_step_multi(tensors, *, clrs, weight_decay, eps):
+def adagrad_step_multi(tensors, *, clrs, weight_decay, eps, check_finite=False):
     """adagrad_step on every row (param, grad, state_sum), clr per row."""
-    for (p, g, s), clr in _per_row("adagrad", tensors, 3, clrs=clrs):
+    rows = _per_row("adagrad", tensors, 3, check_finite, clrs=clrs)
+    for (p, g, s), clr in rows or ():
         adagrad_step(p, g, s, clr=clr, weight_decay=weight_decay, eps=eps)
+    return rows is not None
 
 
-def adadelta_step_multi(tensors, *, lr, rho, eps, weight_decay):
+def adadelta_step_multi(tensors, *, lr, rho, eps, weight_decay, check_finite=False):
     """adadelta_step on every row (param, grad, square_avg, acc_delta)."""
-    for (p, g, v, u), in _per_row("adadelta", tensors, 4):
+    rows = _per_row("adadelta", tensors, 4, check_finite)
+    for (p, g, v, u), in rows or ():
         adadelta_step(p, g, v, u, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+    return rows is not None
 
 
-def rmsprop_step_multi(tensors, *, lr, alpha, eps, weight_decay, momentum):
+def rmsprop_step_multi(tensors, *, lr, alpha, eps, weight_decay, momentum, check_finite=False):
     """rmsprop_step on every row (param, grad, square_avg, grad_avg or None, momentum_buffer or None)."""
-    for (p, g, v, a, b), in _per_row("rmsprop", tensors, 5):
+    rows = _per_row("rmsprop", tensors, 5, check_finite)
+    for (p, g, v, a, b), in rows or ():
         rmsprop_step(p, g, v, a, b, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+    return rows is not None
 
 
 def adam_step_multi(tensors, *, lr, beta1, beta2, eps, weight_decay, decoupled, bias_corrections1,
-                    bias_corrections2):
+                    bias_corrections2, check_finite=False):
     """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None), each with
     its own bias corrections."""
-    for (p, g, m, v, vmax), bc1, bc2 in _per_row("adam", tensors, 5, bias_corrections1=bias_corrections1,
-                                                 bias_corrections2=bias_corrections2):
+    rows = _per_row("adam", tensors, 5, check_finite, bias_corrections1=bias_corrections1,
+                    bias_corrections2=bias_corrections2)
+    for (p, g, m, v, vmax), bc1, bc2 in rows or ():
         adam_step(p, g, m, v, vmax, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                   decoupled=decoupled, bias_correction1=bc1, bias_correction2=bc2)
+    return rows is not None
 
 
 def sum_squares(buffers):

@@ -430,6 +430,43 @@ def test_step_count_set_by_hand_is_checked_before_any_update(name, per_parameter
     assert type(opt.state[ps[1]]["step"]) is int and opt.state[ps[1]]["step"] == 2 - (name == "SGD")
 
 
+@pytest.mark.parametrize("per_parameter", [False, True])
+@pytest.mark.parametrize("name", sorted(MULTI_TENSOR_RULES))
+def test_step_if_finite_refused_changes_nothing_even_at_the_first_step(name, per_parameter):
+    """A non-finite gradient: no parameter, buffer, record or step count changes (the buffers
+    a refused first step made go again); the next finite step is a first step, bit for bit."""
+    options, (switch, value), _ = MULTI_TENSOR_RULES[name]
+
+    def fresh_optimizer():
+        ps = [Param(np.linspace(-1, 1, 12).reshape(3, 4)), Param(np.ones(5)), Param(np.ones(2))]
+        opt = getattr(optim, name)(ps, **options)
+        if per_parameter:
+            per_parameter_path(opt)
+        for p in ps:
+            p.grad[...] = 0.25
+        return ps, opt
+
+    ps, opt = fresh_optimizer()
+    empty = repr(opt.state_dict())
+    for where in [(0, (1, 2)), (1, (4,)), (2, (0,))]:
+        ps[where[0]].grad[where[1]] = np.nan
+        assert opt._step_if_finite() is False
+        ps[where[0]].grad[where[1]] = 0.25
+        assert repr(opt.state_dict()) == empty and not opt.state
+        assert all(np.array_equal(p.data, q.data) for p, q in zip(ps, fresh_optimizer()[0]))
+    assert opt._step_if_finite() is True
+    ref, ref_opt = fresh_optimizer()
+    ref_opt.step()
+    for p, q in zip(ps, ref):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert repr(opt.state_dict()) == repr(ref_opt.state_dict())
+    opt.param_groups[0][switch] = value                # a buffer added mid-run, then a refused step
+    before = [p.data.copy() for p in ps], repr(opt.state_dict())
+    ps[1].grad[0] = np.inf
+    assert opt._step_if_finite() is False
+    assert all(np.array_equal(p.data, b) for p, b in zip(ps, before[0])) and repr(opt.state_dict()) == before[1]
+
+
 def test_sgd_momentum_buffer_set_to_none_starts_anew():
     """PyTorch reads a None momentum buffer as none yet: the next step sets it to the gradient
     (no dampening on that step), on both update paths."""

@@ -243,9 +243,9 @@ class Optimizer:
 
     def _apply_rows(self, k, group, tensors, states, fresh, check_finite):
         """Update every row of ``tensors`` (param, grad, *state buffers) in one kernel call;
-        ``states`` are the rows' state records, ``fresh[i]`` is True when row i's buffers were
-        created for this step (cleared once the rows are updated). check_finite: only if
-        every gradient is finite, else change nothing (step counts included). Returns
+        ``states`` are the rows' state records, ``fresh[i]`` the keys of row i's buffers created
+        for this step (true when any; cleared once the rows are updated). check_finite: only
+        if every gradient is finite, else change nothing (step counts included). Returns
         whether it updated."""
         raise NotImplementedError
 
@@ -288,11 +288,22 @@ class Optimizer:
             if states:
                 if not self._apply_rows(k, group, tensors, states, fresh, check_finite):
                     return False
-                fresh[:] = [False] * len(fresh)
+                fresh[:] = [()] * len(fresh)
             return True
         for data, grad, state in prepared:
             self._update(k, data, grad, state, group)
         return True
+
+    def _forget_new_state(self, known, prepared):
+        """After a refused step: the buffers its preparation created (still zeros; multi-tensor
+        form) and the records it created go again, so the state is as before the step."""
+        if self._multi_tensor:
+            for _, states, fresh in prepared:
+                for state, keys in zip(states, fresh):
+                    for key in keys:
+                        state.pop(key, None)
+        for p in [p for p, state in self.state.items() if p not in known and not state]:
+            del self.state[p]
 
     def _state_of(self, p):
         """p's state record, created empty at its first step (as in PyTorch)."""
@@ -309,7 +320,7 @@ class Optimizer:
 
     def _group_tensors(self, k, index, group, keys):
         """(k.tensor_list of rows (param, grad, *state[keys]) flattened, [state per row], [row's
-        buffers created now, per row]) for the parameters of ``group`` that have a gradient;
+        buffers created now: their keys, per row]) for the parameters of ``group`` that have a gradient;
         state buffers are created on first use.
 
         Cached between steps: the handle is rebuilt only when a parameter's data, grad or
@@ -339,7 +350,7 @@ class Optimizer:
             try:
                 _check_grad(data, grad)
                 state = self._state_of(p)
-                fresh.append(any(key is not None and state.get(key) is None for key in keys))
+                fresh.append(tuple(key for key in keys if key is not None and state.get(key) is None))
                 bufs = tuple(None if key is None else state_buffer(state, key, data, self._state_fill(group, key))
                              for key in keys)
             except (TypeError, ValueError) as e:
@@ -424,15 +435,18 @@ class Optimizer:
         k = kernels()
         for index, group in enumerate(self.param_groups):
             self._recheck_group(index, group)
+        known = set(self.state) if check_finite else None
         prepared = [self._prepare_group(k, index, group) for index, group in enumerate(self.param_groups)]
         if check_finite and not (self._multi_tensor and len(prepared) == 1):
             grads = [p.grad for group in self.param_groups for p in group["params"]
                      if p.grad is not None and getattr(p, "requires_grad", True) is not False]
             if not k.all_finite(grads):
+                self._forget_new_state(known, prepared)
                 return False
             check_finite = False
         for group, plan in zip(self.param_groups, prepared):
             if not self._apply_group(k, group, plan, check_finite):
+                self._forget_new_state(known, prepared)
                 return False
         return True
 

@@ -143,6 +143,10 @@ def test_normal_uniform_constant(dtype):
     assert np.all(init.zeros_(np.ones((3, 4), dtype)) == 0)
     assert np.all(init.ones_(np.zeros((3, 4), dtype)) == 1)
     assert np.all(init.normal_(np.empty(5, dtype), mean=1.5, std=0.0, rng=0) == 1.5)
+    big = float(np.finfo(dtype).max)
+    assert np.all(init.constant_(np.empty(3, dtype), -big) == -big)
+    with pytest.raises(ValueError, match="val must be"):            # not stored as -inf (PyTorch raises too)
+        init.constant_(np.empty(3, dtype), -big * 2 if dtype == np.float32 else -math.inf)
 
 
 def test_uniform_float32_rounding_clamped_inside():

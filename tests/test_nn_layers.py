@@ -168,6 +168,27 @@ def test_gradcheck_restores_state(backend):
     assert (m[0].weight.grad == 3.0).all() and m[1]._step == step
 
 
+def test_gradcheck_skips_frozen_parameters(backend):
+    """Parameters with requires_grad False get no gradient: not checked (torch.autograd.gradcheck)."""
+    m = nn.Linear(3, 2, dtype=F64)
+    m.weight.requires_grad = False
+    report = gradcheck(m, _x(4, 3), **TIGHT)
+    assert set(report) == {"input", "bias"} and report.passed
+
+
+class _NoInputGrad(nn.Module):
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, g):
+        return None
+
+
+def test_gradcheck_refuses_a_backward_returning_no_array():
+    with pytest.raises(GradcheckError, match="_NoInputGrad.backward returned NoneType"):
+        gradcheck(_NoInputGrad(), _x())
+
+
 # ------------------------------------------------------------------------------ BatchNorm
 
 @pytest.mark.parametrize("momentum", [0.1, 0.3, None])
@@ -210,6 +231,10 @@ def test_batchnorm_batch_of_one_raises_in_training(backend):
     with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
         bn(_x(1, 3, F32))
     assert int(bn.num_batches_tracked) == 0
+    # Without running statistics eval uses batch statistics too: PyTorch raises the same there.
+    bn = nn.BatchNorm1d(3, track_running_stats=False).eval()
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        bn(_x(1, 3, F32))
 
 
 def test_batchnorm_options_shape_the_state(backend):
@@ -478,6 +503,8 @@ def test_linear_default_init_and_rng(backend):
     np.testing.assert_array_equal(nn.Linear(400, 300, rng=0).weight.data, lin.weight.data)
     assert not np.array_equal(nn.Linear(400, 300, rng=1).weight.data, lin.weight.data)
     assert nn.Linear(3, 2, bias=False).bias is None
+    with pytest.raises(ValueError, match="rng must be >= 0"):
+        nn.Linear(2, 2, rng=-1)
 
 
 def test_linear_init_by_name_and_callable():
@@ -546,6 +573,11 @@ def test_residual_adds_and_checks_widths(backend):
     proj = nn.Linear(4, 2, dtype=F64)
     r = nn.Residual(nn.Linear(4, 2, dtype=F64), projection=proj)
     assert r(x).shape == (3, 2)
+    r.projection = None                               # optional; the block is not
+    with pytest.raises(TypeError, match="block must be a Module, got NoneType"):
+        nn.Residual(None)
+    with pytest.raises(TypeError, match="Residual.block cannot be None"):
+        r.block = None
 
 
 # ------------------------------------------------------------------------------ losses
@@ -825,6 +857,12 @@ def test_prelu_width_is_its_weight_length(backend):
     one.weight.grad = None                            # recreated
     np.testing.assert_array_equal(one.backward(np.ones_like(y)), np.full_like(x, 0.25))
     np.testing.assert_array_equal(one.weight.grad, [x.sum()])
+
+
+def test_prelu_init_past_the_dtype_range_refused():
+    assert nn.PReLU(init=1e300, dtype=F64).weight.data[0] == 1e300
+    with pytest.raises(ValueError, match="init must be <="):      # float32 would store inf
+        nn.PReLU(init=1e300)
 
 
 @pytest.mark.parametrize("make,name", [(nn.Hardsigmoid, "Hardsigmoid: mode"), (nn.GELU, "GELU: approximate"),

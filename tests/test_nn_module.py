@@ -280,6 +280,22 @@ def test_load_state_dict_non_strict_reports_and_loads_the_rest():
         m.load_state_dict({"0.weight": np.zeros((1, 1), np.float32)}, strict=False)
 
 
+def test_load_state_dict_reads_views_of_the_module_before_writing():
+    """A state value viewing the module's own arrays is read as it was before the load."""
+    lin = nn.Linear(2, 2)
+    w0 = lin.weight.data.copy()
+    lin.load_state_dict({"weight": np.stack([lin.bias.data] * 2), "bias": lin.weight.data[:, 0]})
+    np.testing.assert_array_equal(lin.bias.data, w0[:, 0])
+
+
+def test_load_state_dict_refuses_ragged_values_naming_the_key():
+    lin = nn.Linear(2, 2)
+    sd = lin.state_dict()
+    sd["weight"] = [[1.0, 2.0], [3.0]]
+    with pytest.raises(ValueError, match="'weight': a list that is not a rectangular array"):
+        lin.load_state_dict(sd)
+
+
 # ------------------------------------------------------------------------------ dtype conversion
 
 def test_to_double_and_float_convert_parameters_grads_buffers(backend):

@@ -232,3 +232,28 @@ def test_params_and_flags_of_the_wrong_kind_are_refused_by_name(backend):
         reg.l1_penalty(m, 0.1, include="weight")
     with pytest.raises(TypeError, match="error_if_nonfinite must be a bool"):
         reg.clip_grad_norm_(m.parameters(), 1.0, error_if_nonfinite="yes")
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",     # the NumPy kernels' Σg², and
+                            "ignore:invalid value encountered:RuntimeWarning")  # inf·0 scaling the inf grad
+def test_clip_grad_norm_2_does_not_overflow_for_finite_grads(backend):
+    """Σg² overflows at |g| ~ 1e154 but the norm √2·1e308 is finite: gradients are scaled, not zeroed."""
+    p = Param(np.ones(2))
+    p.grad[...] = 1e308
+    assert reg.clip_grad_norm_([p], 1.0) == pytest.approx(math.sqrt(2) * 1e308, rel=1e-12)
+    np.testing.assert_allclose(p.grad, [math.sqrt(0.5)] * 2, rtol=1e-12)
+    p.grad[...] = [1e308, np.inf]
+    assert reg.clip_grad_norm_([p], 1.0) == math.inf
+
+
+def test_read_only_arrays_refused_naming_the_parameter():
+    p = Param(np.ones((2, 2)))
+    p.grad.setflags(write=False)
+    for call in (lambda: reg.clip_grad_norm_([p], 1.0), lambda: reg.clip_grad_value_([p], 1.0),
+                 lambda: reg.l1_penalty([p], 0.1), lambda: reg.l2_penalty({"w.weight": p}, 0.1)):
+        with pytest.raises(ValueError, match=r"\.grad is read-only"):
+            call()
+    q = Param(np.ones((2, 2)))
+    q.data.setflags(write=False)
+    with pytest.raises(ValueError, match=r"\.data is read-only"):
+        reg.decay_weights_([q], 0.1, 0.1)

@@ -15,6 +15,7 @@ def test_distributions():
     rng = np.random.default_rng(0)
     lu = [LogUniform(1e-4, 1e-1).sample(rng) for _ in range(2000)]
     assert min(lu) >= 1e-4 and max(lu) <= 1e-1
+    assert {LogUniform(1e-3, 1e-3).sample(rng) for _ in range(20)} == {1e-3}   # exp(log(1e-3)) > 1e-3
     decades = np.histogram(np.log10(lu), bins=[-4, -3, -2, -1])[0]
     assert decades.min() > 550                                  # ≈ 1/3 per decade
     assert all(2.0 <= Uniform(2, 3).sample(rng) <= 3.0 for _ in range(100))
@@ -146,3 +147,9 @@ def test_search_odd_arguments_are_refused_by_name(blobs):
             bad()
     rng = np.random.default_rng(0)
     assert IntUniform(-2**63, 2**63 - 1).sample(rng) in range(-2**63, 2**63)
+
+
+def test_train_test_split_refuses_ragged_rows_naming_the_argument():
+    from fastnn.datasets import train_test_split
+    with pytest.raises(ValueError, match="X must be an array with one entry per sample"):
+        train_test_split([[1.0, 2.0], [3.0]], [0, 1])

@@ -56,10 +56,17 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=True):
     Each class contributes round(test_size·count) samples to the test part (so class
     proportions hold); the rows keep their original order within each part.
     """
-    X, y = np.asarray(X), np.asarray(y)
+    arrays = []
     for name, a in (("X", X), ("y", y)):
+        try:
+            a = np.asarray(a)
+        except ValueError:                             # ragged nested lists
+            raise ValueError(f"{name} must be an array with one entry per sample, got a {type(a).__name__} "
+                             f"whose rows differ in length") from None
         if a.ndim == 0:
             raise ValueError(f"{name} must have one entry per sample, got a 0-d array")
+        arrays.append(a)
+    X, y = arrays
     if len(X) != len(y):
         raise ValueError(f"X and y have different lengths: X {X.shape}, y {y.shape}")
     frac = as_float(test_size, "test_size", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)

@@ -1,7 +1,8 @@
 """gradcheck: central finite differences against backward, for a module or a loss.
 
 Design. For a Module the scalar is L = Σ forward(x) ⊙ R with a fixed random R, so
-backward(R) is the analytic dL/dx and every parameter's accumulated .grad is dL/dθ; the
+backward(R) is the analytic dL/dx and every learnable parameter's accumulated .grad is dL/dθ
+(parameters with requires_grad False are not checked, as in torch.autograd.gradcheck); the
 numeric side perturbs one element at a time by ±eps (2 forwards per element). For a loss,
 L = loss(pred, target) and backward() is dL/dpred. An element passes when
 |analytic − numeric| ≤ atol + rtol·|numeric| (torch.autograd.gradcheck's rule). The module
@@ -121,7 +122,7 @@ def _check_loss(loss, pred, target, eps, atol, rtol):
 
 
 def _check_module(module, x, eps, atol, rtol, seed):
-    params = list(module.named_parameters())
+    params = [(name, p) for name, p in module.named_parameters() if p.requires_grad]   # (frozen: no gradient)
     _warn_precision([x] + [p.data for _, p in params])
     saved_grads = [(p, p.grad, None if p.grad is None else p.grad.copy()) for _, p in params]
     saved_buffers = [(b, b.copy()) for _, b in module.named_buffers()]
@@ -136,6 +137,9 @@ def _check_module(module, x, eps, atol, rtol, seed):
                 else:
                     p.grad.fill(0)
             gx = module.backward(r)
+            if not isinstance(gx, np.ndarray):
+                raise GradcheckError(f"{type(module).__name__}.backward returned {type(gx).__name__}, "
+                                     f"not the input gradient (an ndarray of shape {x.shape})")
             if gx.shape != x.shape or gx.dtype != x.dtype:
                 raise GradcheckError(f"grad_input has shape {gx.shape} and dtype {gx.dtype}; "
                                      f"the input has {x.shape} and {x.dtype}")

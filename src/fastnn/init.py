@@ -211,9 +211,11 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, rng=None):
 
 
 def constant_(tensor, val):
-    """tensor ← val."""
+    """tensor ← val; a val past the dtype's range is refused (PyTorch's "cannot be converted without
+    overflow"), not stored as ±inf."""
     arr = _target(tensor)
-    arr[...] = as_float(val, "val")
+    big = float(np.finfo(arr.dtype).max)
+    arr[...] = as_float(val, "val", low=-big, high=big)
     return tensor
 
 

@@ -65,11 +65,15 @@ def _named(params):
     return out
 
 
-def _check_pair(p, name, *, need_grad):
+def _check_pair(p, name, *, need_grad, writes_data=False):
+    """(data, grad or None) of parameter ``p``; the grad, and the data when ``writes_data``, must be
+    writable (the kernels update them in place)."""
     data = getattr(p, "data", None)
     if not isinstance(data, np.ndarray) or data.dtype not in FLOAT_DTYPES or not data.flags.c_contiguous:
         raise TypeError(f"{name or 'parameter'}: expected a parameter with C-contiguous float32/float64 .data, "
                         f"got {type(p).__name__}")
+    if writes_data and not data.flags.writeable:
+        raise ValueError(f"{name or 'parameter'}: .data is read-only (shape {data.shape}); it is updated in place")
     g = getattr(p, "grad", None)
     if g is None:
         if need_grad:
@@ -78,6 +82,8 @@ def _check_pair(p, name, *, need_grad):
     if not isinstance(g, np.ndarray) or g.dtype != data.dtype or g.shape != data.shape or not g.flags.c_contiguous:
         raise ValueError(f"{name or 'parameter'}: .grad must be a C-contiguous array of the data's shape {data.shape} "
                          f"and dtype {data.dtype}")
+    if not g.flags.writeable:
+        raise ValueError(f"{name or 'parameter'}: .grad is read-only (shape {g.shape}); it is updated in place")
     return data, g
 
 
@@ -119,7 +125,7 @@ def decay_weights_(params, lr, weight_decay, include=None):
         return
     k = kernels()
     for name, p in _selected(params, include):
-        data, _ = _check_pair(p, name, need_grad=False)
+        data, _ = _check_pair(p, name, need_grad=False, writes_data=True)
         k.scale_inplace(data, 1.0 - lr * weight_decay)
 
 
@@ -164,6 +170,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     k = kernels()
     if norm_type == 2.0:
         total = math.sqrt(k.sum_squares(grads))
+        if total == math.inf:                          # Σg² overflowed (|g| ≳ 1e154): the scaled sum, finite
+            total = _p_norm(grads, 2.0)                # unless the norm itself overflows
     elif norm_type == math.inf:
         total = k.max_abs(grads)
     else:

@@ -39,7 +39,8 @@ class LogUniform(Distribution):
         self.high = as_float(high, "high", low=self.low)
 
     def sample(self, rng):
-        return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        v = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        return min(max(v, self.low), self.high)        # exp(log(b)) may round just past b
 
     def __repr__(self):
         return f"LogUniform({self.low:g}, {self.high:g})"

@@ -225,7 +225,8 @@ class PReLU(Module):
         super().__init__()
         n = as_int(num_parameters, "num_parameters", low=1)
         self._dtype = float_dtype(dtype)
-        self.weight = Parameter(np.full(n, as_float(init, "init"), self._dtype))
+        big = float(np.finfo(self._dtype).max)            # (past it the slope would be stored as ±inf)
+        self.weight = Parameter(np.full(n, as_float(init, "init", low=-big, high=big), self._dtype))
 
     # The weight's length: it cannot change (Parameter.data and Module keep the shape), so the
     # width the forward checks and the weight it broadcasts never disagree.

@@ -198,10 +198,12 @@ class Sequential(Module):
 class Residual(Module):
     """y = x + block(x), or projection(x) + block(x) when the widths differ."""
 
+    _required = ("block",)                            # projection may be None
+
     def __init__(self, block, projection=None):
         super().__init__()
         for name, m in (("block", block), ("projection", projection)):
-            if m is not None and not isinstance(m, Module):
+            if (m is not None or name in self._required) and not isinstance(m, Module):
                 raise TypeError(f"Residual: {name} must be a Module, got {type(m).__name__}")
         self.block = block
         self.projection = projection

@@ -13,26 +13,18 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 
 import numpy as np
 
 from .._backend import kernels
 from .._validate import as_bool, as_int
+from ..init import as_generator
 from ..reference.activation import ACTIVATIONS, backward_uses_output
 from .module import Module, Parameter, check_grad, check_input, dtype_repr, float_dtype
 
 __all__ = ["Linear"]
 
 _ALIASES = {"swish": "silu", "linear": "identity", None: "identity"}
-
-
-def _generator(rng):
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
 
 
 def resolve_activation(spec):
@@ -65,7 +57,7 @@ class Linear(Module):
         self._dtype = float_dtype(dtype)
         object.__setattr__(self, "_activation_spec", activation)   # not a child module
         self._act = resolve_activation(activation)
-        g = _generator(rng)
+        g = as_generator(rng)
         bound = 1.0 / math.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)
         self.weight = Parameter(g.uniform(-bound, bound, shape).astype(self._dtype))

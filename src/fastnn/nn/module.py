@@ -62,6 +62,13 @@ def _describe(a):
 _set_slot = object.__setattr__                        # a write past Parameter.__setattr__'s check
 
 
+def _root(a):
+    """The array that owns a's memory (a itself when it owns it)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
 def _misfit(a, like):
     """None when ``a`` is a C-contiguous writable ndarray of like's shape and dtype; else the
     error class: TypeError for a non-array or another dtype, ValueError for shape or layout."""
@@ -383,11 +390,19 @@ class Module:
         if strict and (missing or unexpected):
             errors.append(f"missing keys {missing}, unexpected keys {unexpected}")
         values = {}
+        roots = {id(_root(a)) for a in own.values()}
         for k, target in own.items():
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            v = v if isinstance(v, np.ndarray) else np.asarray(v)
+            if not isinstance(v, np.ndarray):
+                try:
+                    v = np.asarray(v)
+                except ValueError:                     # a ragged nested list
+                    errors.append(f"{k!r}: a {type(v).__name__} that is not a rectangular array")
+                    continue
+            elif id(_root(v)) in roots:
+                v = v.copy()                           # a view of the module's own arrays: read before any write
             if v.shape != target.shape:
                 errors.append(f"{k!r}: shape {v.shape} in the state dict, {target.shape} in the module")
             elif v.dtype != target.dtype:

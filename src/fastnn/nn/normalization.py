@@ -63,7 +63,7 @@ class BatchNorm1d(Module):
         y = self._workspace("y", x.shape, x.dtype)
         gamma, beta = _data(self.weight), _data(self.bias)
         if self.training or not self.track_running_stats:
-            if self.training and x.shape[0] <= 1:
+            if x.shape[0] == 1:                              # (also in eval without running stats, as PyTorch)
                 raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
             if x.shape[0] == 0:
                 raise ValueError(f"BatchNorm1d: batch statistics of an empty batch, input size {x.shape}")

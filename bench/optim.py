@@ -7,10 +7,10 @@ Each rule steps the same float32 parameters with fixed gradients: those of the
 of a 32-layer 64-wide MLP (64 tensors, 133,120 values: the per-tensor cost shows). fastnn
 runs its fused native update (one multi-tensor call per parameter group), the same
 optimizer on the NumPy backend is the baseline, PyTorch runs torch.optim with its CPU
-default (a loop over the tensors). The memory floor is the time the step's bytes take at
-the bandwidth of fastnn's own in-place scaling kernel over all the values in one buffer
-(same threads and split; it reads and writes 8 bytes a value, a rule its own count in
-RULES), timed in the same interleaved rounds.
+default (a loop over the tensors). The memory floor is the time fastnn's own in-place
+scaling kernel (same threads and split) takes to move as many bytes as the step does (a
+rule reads and writes its count in RULES per value, the scaling 8), over one buffer of
+that size, so from the same cache level; timed in the same interleaved rounds.
 Writes bench/results/optim.{json,md}.
 """
 from __future__ import annotations
@@ -81,10 +81,10 @@ def torch_step(torch, name, options, pairs):
     return opt.step, params
 
 
-def stream_step(n):
-    """x *= 1 over n float32 values on fastnn's threads: 8 bytes moved per value."""
+def stream_step(n_bytes):
+    """x *= 1 on fastnn's threads over a float32 buffer in which that moves n_bytes (8 a value)."""
     from fastnn import _kernels
-    x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal(n_bytes // 8).astype(np.float32)
     return lambda: _kernels.scale_inplace(x, 1.0)
 
 
@@ -102,11 +102,11 @@ def main():
                 numpy_run()
             for a, b in zip(got, want):
                 np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
-            fns = {"native": native, "numpy": numpy_run, "stream": stream_step(n)}
+            fns = {"native": native, "numpy": numpy_run, "stream": stream_step(n * nbytes)}
             if torch is not None:
                 fns["torch"] = torch_step(torch, name, options, pairs)[0]
             t = time_interleaved(fns, args.repeats)
-            floor = t.pop("stream") * nbytes / 8
+            floor = t.pop("stream")
             row = {"rule": label, "model": model_name, "tensors": len(pairs), "values": n,
                    "us_per_step": {k: v * 1e6 for k, v in t.items()}, "vs_numpy": t["numpy"] / t["native"],
                    "memory_floor_us": floor * 1e6, "vs_floor": t["native"] / floor}

@@ -17,6 +17,11 @@ kernels:
 - act_backward reads only y for the names where y alone fixes f'(x)
   (``backward_uses_output``): identity, relu, sigmoid, tanh, selu, celu, and leaky_relu /
   elu with p0 ≥ 0. A caller that kept only y may pass it for x. The others read only x.
+  From y, the ELU/SELU/CELU slope on the negative side is y + α = α·eˣ, formed by a
+  cancellation: its absolute error is ≤ ulp(α)·|grad_y| (6e-8 for float32, α = 1), so for
+  x ≲ −10 its relative error grows, to 100 % where α·eˣ < ulp(α) (x ≲ −17). PyTorch's
+  in-place ELU (its backward also reads the result) does the same; the out-of-place one
+  reads x. Kept from y so that a fused Linear + ELU stores one array, not two.
 - erf/erfc: W. J. Cody's rational Chebyshev approximations (CALERF, Math. Comp. 23, 1969)
   evaluated in float64 (relative error < 1e-14); float32 GELU rounds Φ = ½erfc(−x/√2) once.
   GELU-tanh is evaluated as x·σ(2u), equal to ½x(1 + tanh u) but without its cancellation

@@ -21,12 +21,14 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def start(doc: str, extra=None):
-    """Parse --threads/--repeats/--quick (plus what ``extra(parser)`` adds), pin the thread
-    counts, print the machine; returns (args, torch or None, machine info)."""
+def start(doc: str, extra=None, repeats=True):
+    """Parse --threads/--quick (and --repeats, unless ``repeats`` is False; plus what
+    ``extra(parser)`` adds), pin the thread counts, print the machine; returns
+    (args, torch or None, machine info)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--repeats", type=int, default=7)
+    if repeats:
+        ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer cases (smoke test)")
     if extra is not None:
         extra(ap)

@@ -25,7 +25,6 @@ machine (default 87.5 per thread). Writes bench/results/train.{json,md,png}.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -34,7 +33,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RESULTS, machine_info, markdown_table, set_threads, write_results  # noqa: E402
+from common import RESULTS, markdown_table, start, write_results  # noqa: E402
 
 import fastnn  # noqa: E402
 from fastnn import nn, optim  # noqa: E402
@@ -263,23 +262,19 @@ def profile_epoch(workload, X, y, batch):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--rounds", type=int, default=None, help="timed epochs per library (median; default 3)")
-    ap.add_argument("--samples", type=int, default=None, help="dataset size (default 60000, 8192 with --quick)")
-    ap.add_argument("--batches", default="32,128,512")
-    ap.add_argument("--peak-gflops", type=float, default=None,
-                    help="float32 peak of this machine (default 87.5 per thread: the 2-core AVX2 machine)")
-    ap.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
-    ap.add_argument("--profile", action="store_true", help="also profile one fastnn epoch per workload at batch 32")
-    args = ap.parse_args()
+    def extra(ap):
+        ap.add_argument("--rounds", type=int, default=None, help="timed epochs per library (median; default 3)")
+        ap.add_argument("--samples", type=int, default=None, help="dataset size (default 60000, 8192 with --quick)")
+        ap.add_argument("--batches", default="32,128,512")
+        ap.add_argument("--peak-gflops", type=float, default=None,
+                        help="float32 peak of this machine (default 87.5 per thread: the 2-core AVX2 machine)")
+        ap.add_argument("--profile", action="store_true",
+                        help="also profile one fastnn epoch per workload at batch 32")
+    args, torch, meta = start(__doc__, extra, repeats=False)
     n = args.samples or (8192 if args.quick else 60000)
     rounds = max(3, args.rounds or 3)
     batches = [int(b) for b in args.batches.split(",")]
     peak = args.peak_gflops or 87.5 * args.threads
-    torch = set_threads(args.threads)
-    meta = machine_info()
-    print("machine:", meta)
     if torch is not None and not torch.__version__.startswith("2.13.0"):
         print(f"warning: PyTorch {torch.__version__}; the comparison is specified against torch==2.13.0")
     try:

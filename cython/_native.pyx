@@ -682,10 +682,10 @@ cdef class TensorList:
                 r64 = k.nonfinite_probe_f64(p64.data(), n64.data(), p64.size())
         return r32 == 0.0 and r64 == 0.0
 
-    cdef void** _rows_for(self, str rule, int width, str required, dict per_row) except NULL:
-        """The pointer table, after checking the row width, that every non-empty row has its
-        required columns (``required[j] == 'r'``; the kernels read them unchecked) and that each
-        per-row list has one entry per row."""
+    cdef int _check_rows(self, str rule, int width, str required, dict per_row) except -1:
+        """Check the row width, that every non-empty row has its required columns
+        (``required[j] == 'r'``; the kernels read them unchecked) and that each per-row list has
+        one entry per row."""
         if self.width != width:
             raise ValueError(f"{rule} needs rows of {width} arrays, this tensor list has {self.width}")
         cdef Py_ssize_t rows = self.sizes.size(), i, j
@@ -696,72 +696,72 @@ cdef class TensorList:
             for j in range(width):
                 if required[j] == "r" and self.sizes[i] > 0 and self.ptrs[i * width + j] == NULL:
                     raise ValueError(f"{rule}: row {i} has no array in column {j}")
-        return self.ptrs.data() if rows else <void**>&self.width   # (never read when there are no rows)
+        return 0
 
-    cdef bint _each_row(self, void** p, k.RowUpdate update, const void* hyper, const vector[double]& per_row,
+    cdef bint _each_row(self, k.RowUpdate update, const void* hyper, const vector[double]& per_row,
                         int per_row_width, bint check_finite) noexcept nogil:
         """update on every row (k.update_rows: the rows cut over the threads as one flat range);
         check_finite: only when every gradient (column 1) is finite. True when updated."""
-        return k.update_rows(p, self.width, self.sizes.data(), self.f64.data(), self.sizes.size(), update, hyper,
-                             per_row.data(), per_row_width, 1 if check_finite else -1)
+        return k.update_rows(self.ptrs.data(), self.width, self.sizes.data(), self.f64.data(), self.sizes.size(),
+                             update, hyper, per_row.data(), per_row_width, 1 if check_finite else -1)
 
     def sgd(self, double lr, double momentum, double dampening, bint nesterov, double weight_decay,
             init_buffers, bint check_finite=False):
         """sgd_step on every row (param, grad, momentum_buffer or None), init_buffer per row.
         check_finite (every rule): update only if every gradient is finite; returns whether it did."""
-        cdef void** p = self._rows_for("sgd", 3, "rr-", {"init_buffers": init_buffers})
+        self._check_rows("sgd", 3, "rr-", {"init_buffers": init_buffers})
         cdef vector[double] init = [1.0 if b else 0.0 for b in init_buffers]
         cdef k.SgdHyper h
         h.lr, h.momentum, h.dampening, h.nesterov, h.weight_decay = lr, momentum, dampening, nesterov, weight_decay
         cdef bint done
         with nogil:
-            done = self._each_row(p, _sgd_row, &h, init, 1, check_finite)
+            done = self._each_row(_sgd_row, &h, init, 1, check_finite)
         return done
 
     def adagrad(self, clrs, double weight_decay, double eps, bint check_finite=False):
         """adagrad_step on every row (param, grad, state_sum), each with its own clr."""
-        cdef void** p = self._rows_for("adagrad", 3, "rrr", {"clrs": clrs})
+        self._check_rows("adagrad", 3, "rrr", {"clrs": clrs})
         cdef vector[double] clr = clrs
         cdef k.AdagradHyper h
         h.weight_decay, h.eps = weight_decay, eps
         cdef bint done
         with nogil:
-            done = self._each_row(p, _adagrad_row, &h, clr, 1, check_finite)
+            done = self._each_row(_adagrad_row, &h, clr, 1, check_finite)
         return done
 
     def adadelta(self, double lr, double rho, double eps, double weight_decay, bint check_finite=False):
         """adadelta_step on every row (param, grad, square_avg, acc_delta)."""
-        cdef void** p = self._rows_for("adadelta", 4, "rrrr", {})
+        self._check_rows("adadelta", 4, "rrrr", {})
         cdef k.AdadeltaHyper h
         h.lr, h.rho, h.eps, h.weight_decay = lr, rho, eps, weight_decay
         cdef bint done
         with nogil:
-            done = self._each_row(p, _adadelta_row, &h, self._no_values, 0, check_finite)
+            done = self._each_row(_adadelta_row, &h, self._no_values, 0, check_finite)
         return done
 
     def rmsprop(self, double lr, double alpha, double eps, double weight_decay, double momentum,
                 bint check_finite=False):
         """rmsprop_step on every row (param, grad, square_avg, grad_avg or None, momentum_buffer or None)."""
-        cdef void** p = self._rows_for("rmsprop", 5, "rrr--", {})
+        self._check_rows("rmsprop", 5, "rrr--", {})
         cdef k.RmspropHyper h
         h.lr, h.alpha, h.eps, h.weight_decay, h.momentum = lr, alpha, eps, weight_decay, momentum
         cdef bint done
         with nogil:
-            done = self._each_row(p, _rmsprop_row, &h, self._no_values, 0, check_finite)
+            done = self._each_row(_rmsprop_row, &h, self._no_values, 0, check_finite)
         return done
 
     def adam(self, double lr, double beta1, double beta2, double eps, double weight_decay, bint decoupled,
              bias_corrections1, bias_corrections2, bint check_finite=False):
         """adam_step on every row (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None), with
         its own bias corrections."""
-        cdef void** p = self._rows_for("adam", 5, "rrrr-", {"bias_corrections1": bias_corrections1,
-                                                                 "bias_corrections2": bias_corrections2})
+        self._check_rows("adam", 5, "rrrr-", {"bias_corrections1": bias_corrections1,
+                                              "bias_corrections2": bias_corrections2})
         cdef vector[double] bc = [c for pair in zip(bias_corrections1, bias_corrections2) for c in pair]
         cdef k.AdamHyper h
         h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled = lr, beta1, beta2, eps, weight_decay, decoupled
         cdef bint done
         with nogil:
-            done = self._each_row(p, _adam_row, &h, bc, 2, check_finite)
+            done = self._each_row(_adam_row, &h, bc, 2, check_finite)
         return done
 
 

@@ -68,6 +68,12 @@ def state_buffer(state, key, param, fill=0.0):
     return buf
 
 
+def _stepped_grad(p):
+    """p's gradient, or None when step() leaves p alone (no gradient, or requires_grad False)."""
+    grad = p.grad
+    return None if grad is None or getattr(p, "requires_grad", True) is False else grad
+
+
 def _check_step(state):
     """A step count set by hand (opt.state[p]["step"] = ...) checked as a loaded one is, before
     the step updates anything; an integral float or 0-d array becomes an int."""
@@ -264,8 +270,8 @@ class Optimizer:
             return prepared
         rows, keys = [], self._state_keys(group)
         for i, p in enumerate(group["params"]):
-            grad = p.grad
-            if grad is None or getattr(p, "requires_grad", True) is False:
+            grad = _stepped_grad(p)
+            if grad is None:
                 continue
             data = p.data
             try:
@@ -438,8 +444,7 @@ class Optimizer:
         known = set(self.state) if check_finite else None
         prepared = [self._prepare_group(k, index, group) for index, group in enumerate(self.param_groups)]
         if check_finite and not (self._multi_tensor and len(prepared) == 1):
-            grads = [p.grad for group in self.param_groups for p in group["params"]
-                     if p.grad is not None and getattr(p, "requires_grad", True) is not False]
+            grads = [g for group in self.param_groups for g in map(_stepped_grad, group["params"]) if g is not None]
             if not k.all_finite(grads):
                 self._forget_new_state(known, prepared)
                 return False

@@ -25,6 +25,7 @@ import numpy as np
 
 from ._safetensors import MAX_STATE_DEPTH
 from ._validate import as_bool, as_float, as_int
+from .regularization import _p_norm
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "DropoutSchedule",
            "GradientStats"]
@@ -488,18 +489,6 @@ class DropoutSchedule(Callback):
         _load_into(self, self.schedule if self._stepped else None, state)
 
 
-def _norm(a):
-    """‖a‖₂ in float64 without overflow or underflow: the sum of squares is taken in units of a
-    power of two near max|a| (np.linalg.norm squares first: inf past ~1e154, 0 below ~1e-162)."""
-    a = np.asarray(a, dtype=np.float64)
-    top = float(np.abs(a).max()) if a.size else 0.0
-    if top == 0.0 or not math.isfinite(top):
-        return top
-    e = int(np.frexp(top)[1])
-    with np.errstate(over="ignore"):
-        return float(np.ldexp(np.linalg.norm(np.ldexp(a, -e)), e))
-
-
 def _ratio(delta, w_norm):
     """‖Δw‖/‖w‖: 0 for no update (even of zero weights), inf for an update of zero weights."""
     if delta == 0.0:
@@ -534,9 +523,10 @@ class GradientStats(Callback):
         self._pending = False
         self.last = {}
         for name, p, before in self._weights:
-            w_norm = _norm(before)
-            delta = _norm(np.subtract(p.data, before, dtype=np.float64))
-            g_norm = 0.0 if p.grad is None else _norm(p.grad)
+            # ‖·‖₂ in units of max|·| (np.linalg.norm squares first: inf past ~1e154, 0 below ~1e-162)
+            w_norm = _p_norm([before], 2.0)
+            delta = _p_norm([np.subtract(p.data, before, dtype=np.float64)], 2.0)
+            g_norm = 0.0 if p.grad is None else _p_norm([p.grad], 2.0)
             self.last[name] = (g_norm, w_norm, _ratio(delta, w_norm))
         self._weights = []
 

@@ -26,6 +26,7 @@ import reprlib
 
 import numpy as np
 
+from ._safetensors import _check_path as _check_file_name
 from ._validate import as_bool, as_choice, as_int
 from .callbacks import GradientStats
 from .nn import Linear, Module, Sequential, Sigmoid, Tanh
@@ -153,9 +154,7 @@ def _check_path(path):
     if isinstance(path, io.TextIOBase):
         raise TypeError(f"path must be a binary file object (a PNG is bytes), got the text file {type(path).__name__}")
     if isinstance(path, (str, bytes, os.PathLike)):
-        name = os.fsdecode(os.fspath(path))
-        if not name or "\0" in name:
-            raise ValueError(f"path {name!r} is not a file name" + (" (it holds a NUL character)" if name else ""))
+        _check_file_name(path)                          # not empty, no NUL: the checkpoint writer's rule
     return path
 
 

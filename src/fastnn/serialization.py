@@ -225,9 +225,12 @@ def _key(k, name):
     return k
 
 
+_INT_BOUND = 10 ** MAX_INT_DIGITS                     # (formed once: a 14,000-bit int)
+
+
 def _check_int(v, name):
     """Refuse an int the loader would refuse (more than MAX_INT_DIGITS digits), so no save is unreadable."""
-    if abs(v) >= 10 ** MAX_INT_DIGITS:
+    if abs(v) >= _INT_BOUND:
         raise ValueError(f"cannot store {name} in a checkpoint: a {v.bit_length()}-bit int, and at most "
                          f"{MAX_INT_DIGITS} digits can be read back")
 

@@ -239,7 +239,7 @@ def test_bad_inputs():
     # The ranges the activation modules enforce hold for ops.gemm's epilogue too.
     _err(ValueError, "softplus.: beta must be > 0", activation="softplus", activation_params=(0.0, 20.0))
     _err(ValueError, "hardtanh.: max_val must be greater", activation="hardtanh", activation_params=(1.0, -1.0))
-    _err(ValueError, "celu.: alpha must be non-zero", activation="celu", activation_params=(0.0,))
+    _err(ValueError, "celu.: alpha and 1/alpha must be within float32", activation="celu", activation_params=(0.0,))
     for flag in (np.array([1, 0]), 1, "yes", None):      # a flag, never truth-tested
         _err(TypeError, "trans_a must be a bool", trans_a=flag)
         _err(TypeError, "trans_b must be a bool", trans_b=flag, out=np.empty((3, 5), f32))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import nn
+from fastnn import nn, ops
 from fastnn.gradcheck import GradcheckError, gradcheck
 from fastnn.nn.module import frozen_randomness
 from fastnn.reference import activation as A
@@ -828,6 +828,47 @@ def test_hyper_parameters_are_validated():
     for dim in (1.0, True, np.array([1])):                # compared to -2..1 they would pass
         with pytest.raises(TypeError, match="GLU: dim must be an integer"):
             nn.GLU(dim)
+
+
+def test_scales_that_float32_cannot_hold_are_refused():
+    """A parameter that rounds to 0 or ±inf in float32 (or whose reciprocal does, where the
+    kernel divides by it) would turn outputs into 0·inf = NaN: refused when set, in the module
+    and in gemm's epilogue alike. The limits themselves still work and give finite output."""
+    x = np.array([[-2.0, -1e-3, 0.0, 1.0]], F32)
+    for make, match in [(lambda: nn.CELU(1e-300), "1/alpha must be within float32"),
+                        (lambda: nn.CELU(-1e39), "1/alpha must be within float32"),
+                        (lambda: nn.Softplus(beta=1e-39), "1/beta must be within float32"),
+                        (lambda: nn.LeakyReLU(1e39), "negative_slope must be within float32"),
+                        (lambda: nn.ELU(-1e39), "alpha must be within float32"),
+                        (lambda: nn.RReLU(-1e39, 0.5), "lower must be >="), (lambda: nn.RReLU(0.1, 1e39), "upper")]:
+        with pytest.raises(ValueError, match=match):
+            make()
+    celu = nn.CELU(1.0)
+    with pytest.raises(ValueError, match="1/alpha"):
+        celu.alpha = 1e-40
+    assert celu.alpha == 1.0
+    with pytest.raises(ValueError, match="1/alpha"):
+        ops.gemm(np.ones((2, 3), F32), np.ones((3, 4), F32), activation="celu", activation_params=(1e-300,))
+    for m in [nn.CELU(3e-39), nn.CELU(-3e38), nn.Softplus(3e-39, 1e30), nn.LeakyReLU(3e38), nn.ELU(-3e38),
+              nn.Hardtanh(-1e300, 1e300), nn.RReLU(-1e38, 1e38)]:
+        y = m(x)
+        assert not np.isnan(y).any(), m
+        assert not np.isnan(m.backward(np.ones_like(y))).any(), m
+
+
+@pytest.mark.parametrize("make", [lambda **kw: nn.BatchNorm1d(3, **kw), lambda **kw: nn.LayerNorm(3, **kw)])
+def test_norm_eps_below_float32_tiny_is_refused_for_float32(backend, make):
+    """eps = 1e-300 rounds to 0 in float32, so a constant feature gives 1/√0 and NaN output:
+    a clear error for float32 input; float64 keeps it, and eps at float32's smallest normal works."""
+    x = np.ones((4, 3), F32)
+    with pytest.raises(ValueError, match="eps=1e-300 is below float32's smallest normal"):
+        make(eps=1e-300)(x)
+    m = make(eps=1e-5)
+    m.eps = 1e-300                                    # set later: refused at the next forward
+    with pytest.raises(ValueError, match="eps=1e-300"):
+        m(x)
+    np.testing.assert_array_equal(make(eps=1e-300, dtype=F64)(x.astype(F64)), np.zeros((4, 3)))
+    np.testing.assert_array_equal(make(eps=float(np.finfo(F32).tiny))(x), np.zeros((4, 3), F32))
 
 
 def test_prelu_width_is_its_weight_length(backend):

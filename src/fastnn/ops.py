@@ -18,10 +18,26 @@ ACTIVATIONS = {
     "hardsigmoid": (), "hardsigmoid_linear": (), "silu": (), "mish": (), "maxexp": (),
 }
 # Parameter ranges beyond "finite": the one table behind gemm's activation_params and the
-# arguments of nn.CELU, nn.Softplus and nn.Hardtanh (both check through check_activation_params).
+# arguments of the nn activation modules (both check through check_activation_params).
+# Parameters enter the float32 kernels as float32, and CELU and Softplus divide by alpha and
+# beta, so a scale must be finite in float32 and so must its reciprocal (2.9e-39 ≤ |v| ≤
+# 3.4e38); otherwise 0·inf turns outputs into NaN. Hardtanh's bounds may round to ±inf: a clip
+# to ±inf is still right.
+_F32_RANGE = "and 1/{0} must be within float32's range (2.9e-39 ≤ |{0}| ≤ 3.4e38)"
+
+
+def _f32_finite(*values):
+    """Whether every value is finite once rounded to float32."""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.array(values, np.float32)).all())
+
+
 _PARAM_RULES = {
-    "celu": (lambda alpha: alpha != 0.0, "alpha must be non-zero"),
-    "softplus": (lambda beta, threshold: beta > 0.0, "beta must be > 0"),
+    "leaky_relu": (_f32_finite, "negative_slope must be within float32's range (|x| ≤ 3.4e38)"),
+    "elu": (_f32_finite, "alpha must be within float32's range (|x| ≤ 3.4e38)"),
+    "celu": (lambda alpha: alpha != 0.0 and _f32_finite(alpha, 1 / alpha), "alpha " + _F32_RANGE.format("alpha")),
+    "softplus": (lambda beta, threshold: beta > 0.0 and _f32_finite(beta, 1 / beta),
+                 "beta must be > 0; beta " + _F32_RANGE.format("beta")),
     "hardtanh": (lambda lo, hi: hi > lo, "max_val must be greater than min_val"),
 }
 

@@ -29,6 +29,17 @@ _INT64 = np.dtype(np.int64)                           # builtin dtypes are singl
 _COUNT_MAX = np.iinfo(np.int64).max
 
 
+_F32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def _check_eps(module, dtype):
+    """eps must survive float32: below its smallest normal (1.2e-38) it rounds towards 0 and a
+    constant feature's 1/√(0 + eps) overflows, so the output would be 0·inf = NaN."""
+    if module.eps < _F32_TINY and dtype == np.float32:
+        raise ValueError(f"{type(module).__name__}: eps={module.eps} is below float32's smallest normal number "
+                         f"{_F32_TINY:.7g}; use eps >= {_F32_TINY:.7g} (typically 1e-5) or float64")
+
+
 def _data(p):
     return None if p is None else p.data
 
@@ -59,6 +70,7 @@ class BatchNorm1d(Module):
         """forward, optionally with a ReLU and then a Dropout (p, scale, seed, stream) fused
         into the training kernel (Sequential does this for BatchNorm1d → ReLU → Dropout)."""
         x = check_input(self, x, self.num_features)
+        _check_eps(self, x.dtype)
         K = kernels()
         y = self._workspace("y", x.shape, x.dtype)
         gamma, beta = _data(self.weight), _data(self.bias)
@@ -143,6 +155,7 @@ class LayerNorm(Module):
 
     def forward(self, x):
         x = check_input(self, x, self.normalized_shape[0])
+        _check_eps(self, x.dtype)
         y = self._workspace("y", x.shape, x.dtype)
         _, mean, invstd = kernels().layernorm_forward(x, _data(self.weight), _data(self.bias), self.eps, out=y)
         self._ctx = (x, y, mean, invstd)

@@ -579,9 +579,10 @@ class Stochastic:
         self._frozen = False
 
     def _next_stream(self):
-        s = self._step
-        if not self._frozen:
-            self._step = s + 1
+        d = self.__dict__                             # a plain int: no Module.__setattr__ checks (~1 µs)
+        s = d["_step"]
+        if not d["_frozen"]:
+            d["_step"] = s + 1
         return s
 
 

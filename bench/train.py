@@ -202,14 +202,20 @@ class SklearnRunner:
         return len(self.X) / (time.perf_counter() - t0)
 
 
+SETTLE = 0.3  # s: OpenBLAS workers busy-wait ~0.1 s after a call, libgomp's (fastnn's, PyTorch's) spin too
+
+
 def measure(runners, rounds):
-    """{name: median samples/s}: each round warms then times one epoch of every runner in turn."""
+    """{name: median samples/s}: each round warms then times one epoch of every runner in turn.
+    Before its turn a runner waits SETTLE seconds, so the previous library's spinning worker
+    threads have gone to sleep and do not share the cores with it (as common.time_interleaved)."""
     for r in runners.values():
         r.warm()
     rates = {name: [] for name in runners}
     for _ in range(rounds):
         for name, r in runners.items():
-            r.warm()                                  # lets the previous runtime's threads go idle
+            time.sleep(SETTLE)
+            r.warm()                                  # wakes this runtime's own threads
             rates[name].append(r.epoch())
     return {name: statistics.median(v) for name, v in rates.items()}
 

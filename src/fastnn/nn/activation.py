@@ -151,12 +151,12 @@ class ELU(_AlphaUnit):
 
 
 class CELU(_AlphaUnit):
-    """x if x > 0 else α·(e^(x/α) − 1); α ≠ 0."""
+    """x if x > 0 else α·(e^(x/α) − 1); α ≠ 0, with α and 1/α within float32's range."""
     act = "celu"
 
 
 class Softplus(_Parametrised):
-    """log(1 + e^(βx))/β, or x where βx > threshold; β > 0."""
+    """log(1 + e^(βx))/β, or x where βx > threshold; β > 0, with β and 1/β within float32's range."""
     act = "softplus"
     beta, threshold = _kernel_param(0), _kernel_param(1)
 

@@ -109,6 +109,7 @@ void set_num_threads(int n) { g_threads = n < 1 ? 1 : n; }
 
 bool update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
                  RowUpdate update, const void* hyper, const double* values, int values_per_row, int check) {
+    if (width < 1 || width > kMaxRowWidth) return false;  // (the rules' widths are 3 to 5)
     int64_t total = 0;
     for (int64_t r = 0; r < rows; ++r) total += sizes[r];
     // The rows' parts inside the flat elements [lo, hi): each updated, or (probe) each
@@ -120,9 +121,16 @@ bool update_rows(void* const* ptrs, int width, const int64_t* sizes, const char*
             if (a < b) fn(r, a - start, b - a);
         }
     };
+    // Each piece reaches the rule with its row's pointers advanced to the piece (null stays null).
     auto run = [&](int64_t lo, int64_t hi) {
         parts(lo, hi, [&](int64_t r, int64_t a, int64_t n) {
-            update(ptrs + r * width, a, n, f64[r], hyper, values + r * values_per_row);
+            void* row[kMaxRowWidth];
+            const int64_t offset = a * (f64[r] ? 8 : 4);
+            for (int c = 0; c < width; ++c) {
+                char* q = (char*)ptrs[r * width + c];
+                row[c] = q ? q + offset : nullptr;
+            }
+            update(row, n, f64[r], hyper, values + r * values_per_row);
         });
     };
     auto nonfinite = [&](int64_t lo, int64_t hi) {

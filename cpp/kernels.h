@@ -113,17 +113,18 @@ const char* openmp_runtime();
 
 // A multi-tensor optimizer step: rows of a rule's buffers (param, grad, *state), row r's
 // `width` pointers at ptrs[r·width] (null where absent), sizes[r] elements of dtype f64[r].
-// update(row, lo, n, f64, hyper, values) runs the rule's kernel on elements [lo, lo + n) of
-// the row, with the rows' shared hyper-parameters and the row's own values_per_row doubles
-// at values + r·values_per_row. The rows are cut as one flat range of Σ sizes elements
+// update(row, n, f64, hyper, values) runs the rule's kernel on n elements of a row, its
+// pointers advanced to the piece (null where absent), with the rows' shared
+// hyper-parameters and the row's own values_per_row doubles at values + r·values_per_row.
+// width is at most kMaxRowWidth (else nothing is updated and the result is false). The rows are cut as one flat range of Σ sizes elements
 // into one contiguous piece per thread (threads_for(Σ sizes, kOptimGrain)), so many small
 // tensors are spread over the threads as well as one large one; the updates are
 // element-wise, so neither the cut nor the thread count changes a bit.
 // check >= 0: column `check` (the gradients) is first tested for inf/NaN, each thread its
 // own piece; if any is found nothing is updated and the result is false (the trainer's
 // divergence guard, without a separate pass over the gradients). Otherwise true.
-typedef void (*RowUpdate)(void* const* row, int64_t lo, int64_t n, int f64, const void* hyper,
-                          const double* values);
+constexpr int kMaxRowWidth = 8;
+typedef void (*RowUpdate)(void* const* row, int64_t n, int f64, const void* hyper, const double* values);
 bool update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
                  RowUpdate update, const void* hyper, const double* values, int values_per_row, int check);
 

@@ -765,66 +765,52 @@ cdef class TensorList:
         return done
 
 
-# Elements [lo, lo + n) of one row (param, grad, *state) of a TensorList through the rule's
-# kernel: r the row's pointers (null where absent), h the shared hyper-parameters, v the
-# row's own values (in the rule's order).
+# n elements of one row (param, grad, *state) of a TensorList through the rule's kernel: r
+# the row's pointers, already at the piece (null where absent), h the shared
+# hyper-parameters, v the row's own values (in the rule's order).
 
-cdef inline float* _f(void* p, int64_t lo) noexcept nogil:
-    if p == NULL:
-        return NULL
-    return <float*>p + lo
-
-
-cdef inline double* _d(void* p, int64_t lo) noexcept nogil:
-    if p == NULL:
-        return NULL
-    return <double*>p + lo
-
-
-cdef void _sgd_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
+cdef void _sgd_row(void* const* r, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
     cdef k.SgdHyper hp = (<const k.SgdHyper*>h)[0]
     hp.init_buffer = v[0] != 0.0
     if f64:
-        k.sgd_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[1], lo), n, hp)
+        k.sgd_step_f64(<double*>r[0], <double*>r[2], <const double*>r[1], n, hp)
     else:
-        k.sgd_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[1], lo), n, hp)
+        k.sgd_step_f32(<float*>r[0], <float*>r[2], <const float*>r[1], n, hp)
 
 
-cdef void _adagrad_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h,
-                       const double* v) noexcept nogil:
+cdef void _adagrad_row(void* const* r, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
     cdef k.AdagradHyper hp = (<const k.AdagradHyper*>h)[0]
     hp.clr = v[0]
     if f64:
-        k.adagrad_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[1], lo), n, hp)
+        k.adagrad_step_f64(<double*>r[0], <double*>r[2], <const double*>r[1], n, hp)
     else:
-        k.adagrad_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[1], lo), n, hp)
+        k.adagrad_step_f32(<float*>r[0], <float*>r[2], <const float*>r[1], n, hp)
 
 
-cdef void _adadelta_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h,
-                        const double* v) noexcept nogil:
+cdef void _adadelta_row(void* const* r, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
     cdef const k.AdadeltaHyper* hp = <const k.AdadeltaHyper*>h
     if f64:
-        k.adadelta_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[3], lo), _d(r[1], lo), n, hp[0])
+        k.adadelta_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <const double*>r[1], n, hp[0])
     else:
-        k.adadelta_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[3], lo), _f(r[1], lo), n, hp[0])
+        k.adadelta_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <const float*>r[1], n, hp[0])
 
 
-cdef void _rmsprop_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h,
-                       const double* v) noexcept nogil:
+cdef void _rmsprop_row(void* const* r, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
     cdef const k.RmspropHyper* hp = <const k.RmspropHyper*>h
     if f64:
-        k.rmsprop_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[3], lo), _d(r[4], lo), _d(r[1], lo), n, hp[0])
+        k.rmsprop_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <double*>r[4], <const double*>r[1], n,
+                           hp[0])
     else:
-        k.rmsprop_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[3], lo), _f(r[4], lo), _f(r[1], lo), n, hp[0])
+        k.rmsprop_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <float*>r[4], <const float*>r[1], n, hp[0])
 
 
-cdef void _adam_row(void* const* r, int64_t lo, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
+cdef void _adam_row(void* const* r, int64_t n, int f64, const void* h, const double* v) noexcept nogil:
     cdef k.AdamHyper hp = (<const k.AdamHyper*>h)[0]
     hp.bias_correction1, hp.bias_correction2 = v[0], v[1]
     if f64:
-        k.adam_step_f64(_d(r[0], lo), _d(r[2], lo), _d(r[3], lo), _d(r[4], lo), _d(r[1], lo), n, hp)
+        k.adam_step_f64(<double*>r[0], <double*>r[2], <double*>r[3], <double*>r[4], <const double*>r[1], n, hp)
     else:
-        k.adam_step_f32(_f(r[0], lo), _f(r[2], lo), _f(r[3], lo), _f(r[4], lo), _f(r[1], lo), n, hp)
+        k.adam_step_f32(<float*>r[0], <float*>r[2], <float*>r[3], <float*>r[4], <const float*>r[1], n, hp)
 
 
 # ---------------------------------------------------------------- mini-batch gathering (cpp/gather.cpp)

@@ -38,7 +38,7 @@ cdef extern from "kernels.h" namespace "fastnn":
     const char* supported_isas()
     int avx512_emulated()
     const char* openmp_runtime()
-    ctypedef void (*RowUpdate)(void* const* row, int64_t lo, int64_t n, int f64, const void* hyper,
+    ctypedef void (*RowUpdate)(void* const* row, int64_t n, int f64, const void* hyper,
                                const double* values) noexcept nogil
     bool update_rows(void* const* ptrs, int width, const int64_t* sizes, const char* f64, int64_t rows,
                      RowUpdate update, const void* hyper, const double* values, int values_per_row,

@@ -66,9 +66,13 @@ def _header_bytes(tensors, metadata):
         raise TypeError(f"tensors must be a dict[str, numpy.ndarray], got {type(tensors).__name__}")
     header, ordered, offset = {}, [], 0
     if metadata is not None:
-        if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                     for k, v in metadata.items()):
+        if not isinstance(metadata, dict):
             raise TypeError("metadata must be a dict of str → str or None")
+        for key, value in metadata.items():
+            if not (isinstance(key, str) and isinstance(value, str)):
+                raise TypeError("metadata must be a dict of str → str or None")
+            _check_utf8(key, f"metadata key {key!r}")
+            _check_utf8(value, f"metadata[{key!r}]")
         header[_METADATA] = metadata
     for name in tensors:
         if not isinstance(name, str) or not name:
@@ -76,9 +80,6 @@ def _header_bytes(tensors, metadata):
         if name == _METADATA:
             raise ValueError(f"tensor name {_METADATA!r} is reserved")
         _check_utf8(name, f"tensor name {name!r}")
-    for key, value in (metadata or {}).items():
-        _check_utf8(key, f"metadata key {key!r}")
-        _check_utf8(value, f"metadata[{key!r}]")
     for name in sorted(tensors):
         arr = tensors[name]
         if not isinstance(arr, np.ndarray) or isinstance(arr, np.ma.MaskedArray):

@@ -493,8 +493,7 @@ def _ratio(delta, w_norm):
     """‖Δw‖/‖w‖: 0 for no update (even of zero weights), inf for an update of zero weights."""
     if delta == 0.0:
         return 0.0
-    with np.errstate(over="ignore"):
-        return delta / w_norm if w_norm > 0 else math.inf
+    return delta / w_norm if w_norm > 0 else math.inf     # Python floats: overflow gives inf
 
 
 class GradientStats(Callback):

@@ -84,8 +84,7 @@ def _run_layers(model, X, training, visit):
 def _mean_std(y):
     """(mean, std) of a float64 array, summed in units of 2^e ≥ max|y| (exact scaling): y.std()
     squares first, so it overflowed past ~1e154 and y.mean() past ~1e308 / n."""
-    top = float(np.abs(y).max(initial=0.0))
-    e = int(np.frexp(top)[1]) if math.isfinite(top) else 0
+    e = int(np.frexp(np.abs(y).max(initial=0.0))[1])   # (frexp gives 0 for inf and NaN: no scaling)
     z = np.ldexp(y, -e)
     return float(np.ldexp(z.mean(), e)), float(np.ldexp(z.std(), e))
 

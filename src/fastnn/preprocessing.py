@@ -66,9 +66,10 @@ def _check_data(X, name="X", *, ndim=2):
 def _mean(X, axis=0):
     """X.mean(axis) without overflow: each slice is summed in units of its own power of two, and
     the rounded mean is kept within the slice's [min, max], so a constant slice's mean is exact."""
-    e = np.frexp(np.abs(X).max(axis=axis, keepdims=True))[1]
+    lo, hi = X.min(axis=axis, keepdims=True), X.max(axis=axis, keepdims=True)
+    e = np.frexp(np.maximum(-lo, hi))[1]                # max|X| from the bounds the clip needs anyway
     mean = np.ldexp(np.ldexp(X, -e).mean(axis=axis, keepdims=True), e)
-    return np.clip(mean, X.min(axis=axis, keepdims=True), X.max(axis=axis, keepdims=True)).squeeze(axis)
+    return np.clip(mean, lo, hi).squeeze(axis)
 
 
 def _exponent(X, axis=None):

@@ -208,7 +208,7 @@ def _flatten(obj, name, tensors, depth=0):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return {"__float__": repr(obj)}                # JSON has no NaN / inf
-    if isinstance(obj, int) and not isinstance(obj, bool):
+    if _is_int(obj):
         _check_int(obj, f"the value at {name!r}")
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
@@ -225,7 +225,7 @@ def _key(k, name):
     return k
 
 
-_INT_BOUND = 10 ** MAX_INT_DIGITS                     # (formed once: a 14,000-bit int)
+_INT_BOUND = 10 ** MAX_INT_DIGITS                     # (formed once, not per stored int)
 
 
 def _check_int(v, name):

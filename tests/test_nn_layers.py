@@ -1001,10 +1001,27 @@ def test_linear_bias_may_be_removed_and_given_back_with_its_shape(backend):
         nn.DropConnect(lin).linear = nn.ReLU()
 
 
+@pytest.mark.parametrize("make", [lambda: nn.BatchNorm1d(5), lambda: nn.LayerNorm(5)])
+def test_norm_affine_parameters_given_back_keep_their_shape(make):
+    """As Linear's bias: a norm layer's weight or bias set to None and given back must be
+    (features,) in the layer's dtype, refused when assigned (not at the next forward)."""
+    m = make()
+    for name in ("weight", "bias"):
+        setattr(m, name, None)
+        with pytest.raises(ValueError, match=rf"{type(m).__name__}\.{name}\.data must be .* shape \(5,\)"):
+            setattr(m, name, nn.Parameter(np.ones(3, F32)))
+        with pytest.raises(TypeError, match="dtype float32"):
+            setattr(m, name, nn.Parameter(np.ones(5, F64)))
+        setattr(m, name, nn.Parameter(np.full(5, 2.0 if name == "weight" else 1.0, F32)))
+    x = np.array([[0.0, 1, 2, 3, 4], [4, 3, 2, 1, 0]], F32)
+    np.testing.assert_allclose(m(x), 2.0 * make()(x) + 1.0, rtol=1e-6)
+
+
 def test_mode_attributes_are_checked_and_take_effect_when_set(backend):
     x = np.array([[1.0, -2.0]], F64)
     g = nn.GELU()
     seq = nn.Sequential(nn.Linear(2, 2, dtype=F64), g)    # fused into the Linear's epilogue
+    seq(x)                                            # the fusion plan exists before the change
     g.approximate = "tanh"
     np.testing.assert_allclose(g(x), A.act_forward(x, "gelu_tanh"), rtol=1e-12)
     np.testing.assert_allclose(seq(x), nn.Sequential(seq[0], nn.GELU("tanh"))(x), rtol=1e-12)

@@ -11,6 +11,8 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+F32_MAX = float(np.finfo(np.float32).max)             # float32's largest finite value, 3.4e38
+F32_TINY = float(np.finfo(np.float32).tiny)           # and its smallest normal one, 1.2e-38
 
 
 def check_array(x, name, *, ndim=None, dtype=None, contiguous=True, allow_empty=True):

@@ -12,11 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import kernels
-from .._validate import as_choice, as_float, as_int
+from .._validate import F32_MAX, as_choice, as_float, as_int
 from ..ops import ACTIVATIONS, check_activation_params
 from .module import Module, Parameter, Stochastic, check_grad, check_input, dtype_repr, float_dtype
-
-_F32_MAX = float(np.finfo(np.float32).max)
 
 __all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU",
            "CELU", "Softplus", "Softsign", "Hardtanh", "Hardsigmoid", "SiLU", "Swish", "GELU",
@@ -270,8 +268,8 @@ class RReLU(Stochastic, Module):
     def __init__(self, lower=1.0 / 8, upper=1.0 / 3, seed=None):
         super().__init__()
         # Slopes enter the float32 kernels as float32: ±inf there would give 0·inf = NaN.
-        self.lower = as_float(lower, "lower", low=-_F32_MAX, high=_F32_MAX)
-        self.upper = as_float(upper, "upper", low=-_F32_MAX, high=_F32_MAX)
+        self.lower = as_float(lower, "lower", low=-F32_MAX, high=F32_MAX)
+        self.upper = as_float(upper, "upper", low=-F32_MAX, high=F32_MAX)
         if self.upper < self.lower:
             raise ValueError(f"RReLU: upper ({self.upper}) must be >= lower ({self.lower})")
         self._init_random(seed)

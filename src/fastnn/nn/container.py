@@ -35,8 +35,7 @@ class Sequential(Module):
             self.append(m)
 
     def append(self, module):
-        setattr(self, str(len(self._modules)), self._checked(module))
-        self._plan = None
+        setattr(self, str(len(self._modules)), self._checked(module))   # (_check_assignment drops the plan)
         return self
 
     # PyTorch's list-like editing: children are renamed "0", "1", … in their new order (so

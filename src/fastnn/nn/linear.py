@@ -81,11 +81,9 @@ class Linear(Module):
         if self.bias is not None:
             self.bias.data.fill(0)
 
-    def _removed_parameter(self, name):
-        """A bias given back after ``bias = None`` must still be (out_features,) in the layer's dtype."""
-        if name == "bias" and "weight" in self._parameters:
-            return Parameter(np.empty(self.out_features, self._dtype))
-        return None
+    def _parameter_shape(self, name):
+        """A bias given back after ``bias = None`` must still be (out_features,)."""
+        return (self.out_features,) if name == "bias" else None
 
     # -------------------------------------------------------------- compute
 

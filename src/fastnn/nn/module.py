@@ -243,19 +243,23 @@ class Module:
             raise ValueError(f"{owner}: cannot add a {got} that is or contains this {type(self).__name__} "
                              f"(a module cannot be its own descendant)")
         old = params[name] if name in params else self._buffers.get(name)
-        if old is None and isinstance(value, Parameter):
-            old = self._removed_parameter(name)       # a parameter set to None, now given back
-        if self._dtype is None or old is None or value is None:
+        if self._dtype is None or value is None:
             return
-        if isinstance(old, Parameter):
+        if old is None and isinstance(value, Parameter):
+            shape = self._parameter_shape(name)       # a parameter set to None, now given back
+            if shape is not None:
+                owner, old, value = owner + ".data", np.empty(shape, self._dtype), value.data
+        elif isinstance(old, Parameter):
             owner, old, value = owner + ".data", old.data, value.data
+        if old is None:
+            return
         error = _misfit(value, old) if isinstance(old, np.ndarray) and old.dtype.kind == "f" else None
         if error is not None:
             raise error(_misfit_message(owner, old, value))
 
-    def _removed_parameter(self, name):
-        """What a parameter this layer has removed (set to None, e.g. Linear's bias) must be like
-        when assigned again: a Parameter of that shape and dtype; None when there is none."""
+    def _parameter_shape(self, name):
+        """The shape a parameter of this layer set to None (e.g. Linear's bias) must have when
+        given back, in the layer's dtype; None when the layer does not fix one."""
         return None
 
     def register_buffer(self, name, array):
@@ -344,9 +348,10 @@ class Module:
     # -------------------------------------------------------------- modes and gradients
 
     def train(self, mode=True):
-        if not isinstance(mode, (bool, np.bool_)):
-            raise _TrainingModeError(f"train: mode must be a bool, got {type(mode).__name__}")
-        mode = bool(mode)
+        try:
+            mode = as_bool(mode, "train: mode")
+        except TypeError as e:
+            raise _TrainingModeError(*e.args) from None
         for m in self.modules():
             m.training = mode
         return self

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import kernels
-from .._validate import as_float, as_int
+from .._validate import F32_TINY, as_float, as_int
 from .module import Module, Parameter, check_grad, check_input, dtype_repr, float_dtype
 
 __all__ = ["BatchNorm1d", "LayerNorm"]
@@ -29,15 +29,13 @@ _INT64 = np.dtype(np.int64)                           # builtin dtypes are singl
 _COUNT_MAX = np.iinfo(np.int64).max
 
 
-_F32_TINY = float(np.finfo(np.float32).tiny)
-
-
-def _check_eps(module, dtype):
+def _check_eps(module):
     """eps must survive float32: below its smallest normal (1.2e-38) it rounds towards 0 and a
-    constant feature's 1/√(0 + eps) overflows, so the output would be 0·inf = NaN."""
-    if module.eps < _F32_TINY and dtype == np.float32:
+    constant feature's 1/√(0 + eps) overflows, so the output would be 0·inf = NaN. (Checked
+    per forward, after check_input: the input then has the module's dtype, which .to changes.)"""
+    if module.eps < F32_TINY and module._dtype == np.float32:
         raise ValueError(f"{type(module).__name__}: eps={module.eps} is below float32's smallest normal number "
-                         f"{_F32_TINY:.7g}; use eps >= {_F32_TINY:.7g} (typically 1e-5) or float64")
+                         f"{F32_TINY:.7g}; use eps >= {F32_TINY:.7g} (typically 1e-5) or float64")
 
 
 def _data(p):
@@ -63,6 +61,10 @@ class BatchNorm1d(Module):
         self.register_buffer("running_var", np.ones(f, dt) if track else None)
         self.register_buffer("num_batches_tracked", np.array(0, np.int64) if track else None)
 
+    def _parameter_shape(self, name):
+        """weight or bias given back after being set to None: (num_features,)."""
+        return (self.num_features,) if name in ("weight", "bias") else None
+
     def forward(self, x):
         return self._forward(x)
 
@@ -70,7 +72,7 @@ class BatchNorm1d(Module):
         """forward, optionally with a ReLU and then a Dropout (p, scale, seed, stream) fused
         into the training kernel (Sequential does this for BatchNorm1d → ReLU → Dropout)."""
         x = check_input(self, x, self.num_features)
-        _check_eps(self, x.dtype)
+        _check_eps(self)
         K = kernels()
         y = self._workspace("y", x.shape, x.dtype)
         gamma, beta = _data(self.weight), _data(self.bias)
@@ -153,9 +155,13 @@ class LayerNorm(Module):
         self.weight = Parameter(np.ones(f, dt)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(f, dt)) if elementwise_affine and bias else None
 
+    def _parameter_shape(self, name):
+        """weight or bias given back after being set to None: normalized_shape."""
+        return self.normalized_shape if name in ("weight", "bias") else None
+
     def forward(self, x):
         x = check_input(self, x, self.normalized_shape[0])
-        _check_eps(self, x.dtype)
+        _check_eps(self)
         y = self._workspace("y", x.shape, x.dtype)
         _, mean, invstd = kernels().layernorm_forward(x, _data(self.weight), _data(self.bias), self.eps, out=y)
         self._ctx = (x, y, mean, invstd)

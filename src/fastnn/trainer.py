@@ -231,11 +231,11 @@ class _GradProbe:
 
 def _checked_step(optimizer, model):
     """() → True after an optimizer step, or False, with nothing stepped, when a gradient is
-    not finite: fastnn's optimizers test the gradients in their update (_step_if_finite);
-    another optimizer gets a probe over the model's gradients first."""
-    step_if_finite = getattr(optimizer, "_step_if_finite", None)
-    if step_if_finite is not None:
-        return step_if_finite
+    not finite. A one-group multi-tensor fastnn optimizer tests the gradients inside its update
+    kernel (_step_if_finite); any other optimizer gets the cached probe over the model's
+    gradients first (_step_if_finite would rebuild its gradient list every step)."""
+    if getattr(optimizer, "_multi_tensor", False) and len(getattr(optimizer, "param_groups", ())) == 1:
+        return optimizer._step_if_finite
     probe = _GradProbe(model)
 
     def probe_then_step():

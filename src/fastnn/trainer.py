@@ -16,7 +16,10 @@ before the step, so on ``TrainingDivergedError`` the parameters are still the la
 ones; running statistics and random-step counters, which the failed forward changed,
 are restored from a per-step snapshot (a few small arrays). The error names the epoch,
 the step and the first top-level layer whose output is non-finite (that batch's forward
-re-run layer by layer). The gradient check is one native pass over every gradient
+re-run layer by layer). For the common classifier (a Sequential of Linear and BatchNorm1d →
+ReLU [→ Dropout] blocks, CrossEntropyLoss on labels, native backend) forward, loss and
+backward run as one pre-checked sequence of the same kernel calls (fastnn._train_step):
+the same bits, ~50 µs less Python per step. The gradient check is one native pass over every gradient
 (``all_finite``: a subtract and an add per vector), ~1-2 % of a step at batch 32.
 
 Logged per epoch: loss (mean over samples of the training-mode batch losses, plus the
@@ -36,6 +39,7 @@ import numpy as np
 
 from . import _kernels, regularization
 from ._backend import kernels
+from ._train_step import TrainStep
 from ._validate import as_bool, as_float, as_int
 from .callbacks import Callback
 from .nn import BCEWithLogitsLoss, CrossEntropyLoss, Module, Sequential
@@ -453,6 +457,7 @@ class Trainer:
         self._mean_loss = getattr(self.loss, "reduction", "mean") == "mean"   # else per-batch sums
         self._metric_fns = _metric_fns(self.metrics, self._kind)
         self._checked_step = _checked_step(self.optimizer, self.model)
+        self._fast = TrainStep.build(self.model, self.loss, self._kind)
         self._guard = _StateGuard(self.model)
         batches = _Batches(X, y, batch_size)
         progress = _Progress(self.verbose, epochs, self.epoch)
@@ -507,11 +512,22 @@ class Trainer:
         model, loss = self.model, self.loss
         self._guard.save()
         self.optimizer.zero_grad()
-        out = model.forward(xb)
-        value = loss.forward(out, yb)
+        fast = self._fast
+        ran = fast.forward(xb, yb) if fast is not None else None
+        if ran is None and fast is not None and fast.plan is not model._plan:
+            self._fast = fast = TrainStep.build(model, loss, self._kind)      # the children changed
+            ran = fast.forward(xb, yb) if fast is not None else None
+        if ran is None:
+            out = model.forward(xb)
+            value = loss.forward(out, yb)
+        else:
+            value, out = ran
         if not math.isfinite(value):
             self._diverged(epoch, step, xb, f"the loss is {value}")
-        model.backward(loss.backward(), **self._backward_kwargs)
+        if ran is None:
+            model.backward(loss.backward(), **self._backward_kwargs)
+        else:
+            fast.backward()
         if self.l1 or self.l2:
             value += self._penalty()
         if self.grad_clip_value is not None:

@@ -82,19 +82,7 @@ class BatchNorm1d(Module):
             if x.shape[0] == 0:
                 raise ValueError(f"BatchNorm1d: batch statistics of an empty batch, input size {x.shape}")
             running = self.training and self.track_running_stats
-            m = 0.0
-            if running:
-                count = self.num_batches_tracked                  # 0-d int64, updated in place
-                if (type(count) is not np.ndarray or count.shape != ()
-                        or (count.dtype is not _INT64 and count.dtype != _INT64)):
-                    raise ValueError(f"BatchNorm1d.num_batches_tracked must be a 0-d int64 array holding a "
-                                     f"count >= 0, got {count!r}")
-                n = int(count) + 1                                # (Python ints: no ufunc per check)
-                if not 0 < n <= _COUNT_MAX:
-                    raise ValueError(f"BatchNorm1d.num_batches_tracked is {n - 1}: it must be a count >= 0 "
-                                     f"that one more batch does not overflow")
-                count[()] = n                                     # (``count += 1`` is a ~1.4 µs ufunc call)
-                m = 1.0 / n if self.momentum is None else self.momentum
+            m = self._count_batch() if running else 0.0
             _, mean, invstd = K.batchnorm_forward(x, gamma, beta, self.eps, out=y,
                                                   running_mean=self.running_mean if running else None,
                                                   running_var=self.running_var if running else None, momentum=m,
@@ -106,6 +94,20 @@ class BatchNorm1d(Module):
             K.batchnorm_inference(x, self.running_mean, self.running_var, gamma, beta, self.eps, out=y)
             self._ctx = (x, y, None, None, None)
         return y
+
+    def _count_batch(self):
+        """Count one more batch in num_batches_tracked; the running statistics' update weight."""
+        count = self.num_batches_tracked                  # 0-d int64, updated in place
+        if (type(count) is not np.ndarray or count.shape != ()
+                or (count.dtype is not _INT64 and count.dtype != _INT64)):
+            raise ValueError(f"BatchNorm1d.num_batches_tracked must be a 0-d int64 array holding a "
+                             f"count >= 0, got {count!r}")
+        n = int(count) + 1                                # (Python ints: no ufunc per check)
+        if not 0 < n <= _COUNT_MAX:
+            raise ValueError(f"BatchNorm1d.num_batches_tracked is {n - 1}: it must be a count >= 0 "
+                             f"that one more batch does not overflow")
+        count[()] = n                                     # (``count += 1`` is a ~1.4 µs ufunc call)
+        return 1.0 / n if self.momentum is None else self.momentum
 
     def backward(self, grad_output):
         """grad_x; after a fused forward, grad_output is that of the fused output (after the

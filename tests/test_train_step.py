@@ -1,0 +1,289 @@
+"""The trainer's fast step (fastnn._train_step) against the modules it stands in for: same
+weights, gradients, running statistics, random streams, optimizer state and losses, bit for
+bit, and the same errors; the modules take over wherever the fast step does not apply."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _train_step, nn, optim
+from fastnn.callbacks import Callback, DropoutSchedule
+from fastnn.trainer import Trainer, TrainingDivergedError
+
+
+_BUILD = _train_step.TrainStep.build                  # (tests patch it on the class)
+
+
+def _data(n=150, d=12, c=5, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)).astype(dtype), rng.integers(0, c, n)
+
+
+def _bn_mlp(dtype=np.float32, dropout=0.2, mode="inverted", affine=True, momentum=0.1, track=True):
+    layers = [nn.Linear(12, 16, rng=0, dtype=dtype),
+              nn.BatchNorm1d(16, affine=affine, momentum=momentum, track_running_stats=track, dtype=dtype), nn.ReLU()]
+    if dropout is not None:
+        layers.append(nn.Dropout(dropout, mode=mode, seed=3))
+    layers += [nn.Linear(16, 16, rng=1, dtype=dtype), nn.BatchNorm1d(16, dtype=dtype), nn.ReLU(),
+               nn.Dropout(0.1, seed=4), nn.Linear(16, 5, rng=2, dtype=dtype)]
+    return nn.Sequential(*layers)
+
+
+MODELS = {
+    "bn_relu_dropout": lambda: _bn_mlp(),
+    "bn_relu_dropout_float64": lambda: _bn_mlp(dtype=np.float64),
+    "bn_relu_no_dropout": lambda: _bn_mlp(dropout=None),
+    "bn_classic_dropout": lambda: _bn_mlp(mode="classic"),
+    "bn_not_affine_cumulative": lambda: _bn_mlp(affine=False, momentum=None),
+    "bn_no_running_stats": lambda: _bn_mlp(track=False),
+    "linear_relu": lambda: nn.Sequential(nn.Linear(12, 16, rng=0), nn.ReLU(), nn.Linear(16, 16, rng=1), nn.Tanh(),
+                                         nn.Linear(16, 5, rng=2)),
+    "linear_own_activations": lambda: nn.Sequential(nn.Linear(12, 16, activation="gelu", rng=0),
+                                                    nn.Linear(16, 16, rng=1), nn.LeakyReLU(-0.5),
+                                                    nn.Linear(16, 5, activation="sigmoid", rng=2)),
+    "single_linear": lambda: nn.Sequential(nn.Linear(12, 5, rng=0)),
+}
+
+
+def _train(make, monkeypatch, fast, *, loss=None, batch_size=32, epochs=2, callbacks=(), dtype=np.float32,
+           optimizer=None):
+    """(trainer, number of steps the fast path ran) after fitting a fresh model."""
+    ran = [0]
+
+    def counted(*args):
+        step = _BUILD(*args)
+        if step is None:
+            return None
+        forward = step.forward
+
+        def forward_counted(*a):
+            out = forward(*a)
+            ran[0] += out is not None
+            return out
+        step.forward = forward_counted
+        return step
+    monkeypatch.setattr("fastnn.trainer.TrainStep.build", counted if fast else (lambda *a: None))
+    model = make()
+    opt = (optimizer or (lambda ps: optim.Adam(ps, lr=1e-2)))(model.parameters())
+    trainer = Trainer(model, loss or nn.CrossEntropyLoss(), opt, verbose=0, callbacks=list(callbacks))
+    X, y = _data(dtype=dtype)
+    trainer.fit(X, y, epochs=epochs, batch_size=batch_size, seed=1)
+    return trainer, ran[0]
+
+
+def _state(trainer):
+    """Everything a step changes: weights and buffers, gradients, Dropout steps, optimizer
+    state, losses, and the saved contexts a later backward would read."""
+    model = trainer.model
+    grads = [p.grad.copy() for p in model.parameters()]
+    steps = [m._step for m in model.modules() if hasattr(m, "_step")]
+    ctx = [tuple(np.array(c) if isinstance(c, np.ndarray) else c for c in m._ctx)
+           for m in model if m._ctx is not None and not isinstance(m, nn.Sequential)]
+    return (model.state_dict(), grads, steps, trainer.optimizer.state_dict()["state"],
+            trainer.history.history["loss"], ctx)
+
+
+def _assert_same(a, b):
+    (sa, ga, da, oa, la, ca), (sb, gb, db, ob, lb, cb) = a, b
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert sa[k].dtype == sb[k].dtype and sa[k].tobytes() == sb[k].tobytes(), k
+    for x, y in zip(ga, gb):
+        assert x.tobytes() == y.tobytes()
+    assert da == db and la == lb
+    for i in oa:
+        for k, v in oa[i].items():
+            assert np.asarray(v).tobytes() == np.asarray(ob[i][k]).tobytes(), (i, k)
+    assert len(ca) == len(cb)
+    for x, y in zip(ca, cb):
+        assert len(x) == len(y)
+        for u, v in zip(x, y):
+            assert type(u) is type(v)
+            if isinstance(u, np.ndarray):
+                assert u.tobytes() == v.tobytes()
+
+
+@pytest.fixture(autouse=True)
+def native():
+    previous = fastnn.get_backend()
+    fastnn.set_backend("native")
+    yield
+    fastnn.set_backend(previous)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("batch_size", [32, 7])
+def test_fast_step_equals_modules(name, batch_size, monkeypatch):
+    """Two epochs (the last batch of each shorter when 150 rows do not divide), bit for bit."""
+    dtype = np.float64 if "float64" in name else np.float32
+    fast, ran = _train(MODELS[name], monkeypatch, True, batch_size=batch_size, dtype=dtype)
+    slow, ran_slow = _train(MODELS[name], monkeypatch, False, batch_size=batch_size, dtype=dtype)
+    assert ran == 2 * -(-150 // batch_size) and ran_slow == 0
+    _assert_same(_state(fast), _state(slow))
+
+
+@pytest.mark.parametrize("loss", [nn.CrossEntropyLoss(reduction="sum"), nn.CrossEntropyLoss(label_smoothing=0.1)])
+def test_fast_step_loss_options(loss, monkeypatch):
+    fast, ran = _train(MODELS["bn_relu_dropout"], monkeypatch, True, loss=loss)
+    slow, _ = _train(MODELS["bn_relu_dropout"], monkeypatch, False, loss=loss)
+    assert ran == 10
+    _assert_same(_state(fast), _state(slow))
+
+
+def test_fast_step_with_other_optimizers_and_penalties(monkeypatch):
+    """SGD with momentum and a two-group Adam: the step itself is the optimizer's either way."""
+    for opt in (lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+                lambda ps: optim.Adam([{"params": list(ps)[:2], "lr": 1e-3}, {"params": list(ps)[2:]}], lr=1e-2)):
+        fast, ran = _train(MODELS["bn_relu_dropout"], monkeypatch, True, optimizer=opt)
+        slow, _ = _train(MODELS["bn_relu_dropout"], monkeypatch, False, optimizer=opt)
+        assert ran == 10
+        _assert_same(_state(fast), _state(slow))
+
+
+class _Edit(Callback):
+    """Calls edit(model, step) after every batch."""
+
+    def __init__(self, edit):
+        self.edit = edit
+        self.step = 0
+
+    def on_batch_end(self, step, logs):
+        self.edit(self.trainer.model, self.step)
+        self.step += 1
+
+
+def _edited(monkeypatch, edit, make=MODELS["bn_relu_dropout"], **kwargs):
+    fast, ran = _train(make, monkeypatch, True, callbacks=[_Edit(edit)], **kwargs)
+    slow, _ = _train(make, monkeypatch, False, callbacks=[_Edit(edit)], **kwargs)
+    _assert_same(_state(fast), _state(slow))
+    return ran
+
+
+def test_changes_between_steps_are_seen(monkeypatch):
+    """Arrays, gradients and hyper-parameters a callback changes: re-read every step."""
+    def edit(model, step):
+        if step == 2:
+            model[0].weight.data = model[0].weight.data * 0.5           # a new array
+        if step == 3:
+            model[4].bias.grad = None                                   # recreated by the next backward
+        if step == 4:
+            model[1].eps = 1e-3
+            model[1].momentum = None
+        if step == 5:
+            model[3].p = 0.5
+        if step == 6:
+            model[4].weight.requires_grad = False
+    assert _edited(monkeypatch, edit) == 10
+
+
+def test_dropout_schedule_and_mode_changes(monkeypatch):
+    def edit(model, step):
+        if step == 3:
+            model[3].mode = "classic"
+    fast, ran = _train(MODELS["bn_relu_dropout"], monkeypatch, True,
+                       callbacks=[DropoutSchedule(lambda epoch: 0.3 + 0.2 * epoch), _Edit(edit)])
+    slow, _ = _train(MODELS["bn_relu_dropout"], monkeypatch, False,
+                     callbacks=[DropoutSchedule(lambda epoch: 0.3 + 0.2 * epoch), _Edit(edit)])
+    assert ran == 10
+    _assert_same(_state(fast), _state(slow))
+
+
+def test_modules_take_over_where_the_fast_step_does_not_apply(monkeypatch):
+    """Dropout p = 1 (scale 0), a BatchNorm1d in eval mode, frozen randomness and a changed child."""
+    def edit(model, step):
+        if step == 1:
+            model[3].p = 1.0
+        if step == 3:
+            model[3].p = 0.2
+            model[5].eval()
+        if step == 5:
+            model[5].train()
+            model[6] = nn.LeakyReLU(0.1)                                # the plan is rebuilt: unfused BN
+        if step == 7:
+            model[6] = nn.ReLU()
+    ran = _edited(monkeypatch, edit)
+    assert 0 < ran < 10
+
+
+def test_fast_step_is_used_and_rebuilt(monkeypatch):
+    """The fast step runs on every step of a covered model, again after a child is replaced."""
+    def edit(model, step):
+        if step == 4:
+            model[7] = nn.Dropout(0.3, seed=9)
+    assert _edited(monkeypatch, edit) == 10
+
+
+@pytest.mark.parametrize("model", [
+    nn.Sequential(nn.BatchNorm1d(12), nn.ReLU(), nn.Linear(12, 5)),     # not starting with a Linear
+    nn.Sequential(nn.Linear(12, 5), nn.Dropout(0.1)),                  # not ending with one
+    nn.Sequential(nn.Linear(12, 8), nn.Dropout(0.1), nn.Linear(8, 5)),  # a Dropout not after BatchNorm
+    nn.Sequential(nn.Linear(12, 8), nn.LayerNorm(8), nn.Linear(8, 5)),
+    nn.Sequential(nn.Sequential(nn.Linear(12, 5))),
+    nn.Linear(12, 5),
+])
+def test_uncovered_models_are_left_to_the_modules(model):
+    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss(), "ce_labels") is None
+
+
+def test_uncovered_losses_are_left_to_the_modules():
+    model = MODELS["bn_relu_dropout"]()
+    assert _train_step.TrainStep.build(model, nn.MSELoss(), "regression") is None
+    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss(), "ce_probs") is None
+    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss(), "ce_labels") is not None
+
+
+def test_other_backend_runs_the_modules(monkeypatch):
+    step = _train_step.TrainStep.build(MODELS["bn_relu_dropout"](), nn.CrossEntropyLoss(), "ce_labels")
+    X, y = _data()
+    fastnn.set_backend("numpy")
+    assert step.forward(X[:8], y[:8]) is None
+    fastnn.set_backend("native")
+    value, out = step.forward(X[:8], y[:8])
+    assert np.isfinite(value) and out.shape == (8, 5)
+
+
+@pytest.mark.parametrize("edit, error, match", [
+    (lambda m: setattr(m[1], "eps", 1e-39), ValueError, "below float32's smallest normal"),
+    (lambda m: m[5].num_batches_tracked.__setitem__((), np.iinfo(np.int64).max), ValueError, "overflow"),
+    (lambda m: setattr(m[4].weight, "grad", np.zeros((3, 3), np.float32)), ValueError, "Linear.weight.grad"),
+])
+def test_errors_and_partial_state_match_the_modules(edit, error, match, monkeypatch):
+    """An error raised mid-step: the same error, and the same state left, as from the modules."""
+    def run(fast):
+        def at_step_3(model, step):
+            if step == 3:
+                edit(model)
+        cb = _Edit(at_step_3)
+        monkeypatch.setattr("fastnn.trainer.TrainStep.build", _BUILD if fast else (lambda *a: None))
+        model = MODELS["bn_relu_dropout"]()
+        trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2), verbose=0,
+                          callbacks=[cb])
+        X, y = _data()
+        with pytest.raises(error, match=match):
+            trainer.fit(X, y, epochs=1, batch_size=16, seed=1)
+        return model.state_dict(), [m._step for m in model.modules() if hasattr(m, "_step")]
+    (fast_state, fast_steps), (slow_state, slow_steps) = run(True), run(False)
+    assert fast_steps == slow_steps
+    for k in fast_state:
+        assert fast_state[k].tobytes() == slow_state[k].tobytes(), k
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_divergence_in_the_fast_step(monkeypatch):
+    """A non-finite loss from the fast forward: the trainer's error, the pre-step state restored."""
+    def sabotage(model, step):
+        if step == 2:
+            model[0].weight.data[...] = 3e38
+    for fast in (True, False):
+        monkeypatch.setattr("fastnn.trainer.TrainStep.build", _BUILD if fast else (lambda *a: None))
+        model = MODELS["bn_relu_dropout"]()
+        trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2), verbose=0,
+                          callbacks=[_Edit(sabotage)])
+        X, y = _data()
+        with pytest.raises(TrainingDivergedError, match=r"epoch 1, step 4: the loss is nan.*0 \(Linear\)"):
+            trainer.fit(X, y, epochs=1, batch_size=16, seed=1)
+        state = (model.state_dict(), [m._step for m in model.modules() if hasattr(m, "_step")])
+        if fast:
+            fast_state = state
+    for k in state[0]:
+        assert state[0][k].tobytes() == fast_state[0][k].tobytes(), k
+    assert state[1] == fast_state[1]

@@ -13,9 +13,18 @@ from fastnn.trainer import Trainer, TrainingDivergedError
 _BUILD = _train_step.TrainStep.build                  # (tests patch it on the class)
 
 
-def _data(n=150, d=12, c=5, seed=0, dtype=np.float32):
+def _data(n=150, d=12, c=5, seed=0, dtype=np.float32, targets="labels"):
+    """(X, y): y class labels, or (n, c) probabilities, 0/1 targets or real values."""
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, d)).astype(dtype), rng.integers(0, c, n)
+    X, labels = rng.standard_normal((n, d)).astype(dtype), rng.integers(0, c, n)
+    if targets == "labels":
+        return X, labels
+    if targets == "probabilities":
+        p = rng.random((n, c))
+        return X, (p / p.sum(axis=1, keepdims=True)).astype(dtype)
+    if targets == "binary":
+        return X, (rng.random((n, c)) < 0.3).astype(dtype)
+    return X, rng.standard_normal((n, c)).astype(dtype)
 
 
 def _bn_mlp(dtype=np.float32, dropout=0.2, mode="inverted", affine=True, momentum=0.1, track=True):
@@ -45,7 +54,7 @@ MODELS = {
 
 
 def _train(make, monkeypatch, fast, *, loss=None, batch_size=32, epochs=2, callbacks=(), dtype=np.float32,
-           optimizer=None):
+           optimizer=None, targets="labels"):
     """(trainer, number of steps the fast path ran) after fitting a fresh model."""
     ran = [0]
 
@@ -65,7 +74,7 @@ def _train(make, monkeypatch, fast, *, loss=None, batch_size=32, epochs=2, callb
     model = make()
     opt = (optimizer or (lambda ps: optim.Adam(ps, lr=1e-2)))(model.parameters())
     trainer = Trainer(model, loss or nn.CrossEntropyLoss(), opt, verbose=0, callbacks=list(callbacks))
-    X, y = _data(dtype=dtype)
+    X, y = _data(dtype=dtype, targets=targets)
     trainer.fit(X, y, epochs=epochs, batch_size=batch_size, seed=1)
     return trainer, ran[0]
 
@@ -121,10 +130,31 @@ def test_fast_step_equals_modules(name, batch_size, monkeypatch):
     _assert_same(_state(fast), _state(slow))
 
 
-@pytest.mark.parametrize("loss", [nn.CrossEntropyLoss(reduction="sum"), nn.CrossEntropyLoss(label_smoothing=0.1)])
-def test_fast_step_loss_options(loss, monkeypatch):
-    fast, ran = _train(MODELS["bn_relu_dropout"], monkeypatch, True, loss=loss)
-    slow, _ = _train(MODELS["bn_relu_dropout"], monkeypatch, False, loss=loss)
+@pytest.mark.parametrize("loss, targets", [
+    (nn.CrossEntropyLoss(reduction="sum"), "labels"),
+    (nn.CrossEntropyLoss(label_smoothing=0.1), "labels"),
+    (nn.CrossEntropyLoss(label_smoothing=0.05), "probabilities"),
+    (nn.MSELoss(), "real"),
+    (nn.HuberLoss(delta=0.5, reduction="sum"), "real"),
+    (nn.BCEWithLogitsLoss(), "binary"),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_step_losses(loss, targets, dtype, monkeypatch):
+    make = MODELS["bn_relu_dropout_float64" if dtype == np.float64 else "bn_relu_dropout"]
+    fast, ran = _train(make, monkeypatch, True, loss=loss, targets=targets, dtype=dtype)
+    slow, _ = _train(make, monkeypatch, False, loss=loss, targets=targets, dtype=dtype)
+    assert ran == 10
+    _assert_same(_state(fast), _state(slow))
+
+
+def test_a_loss_replaced_between_steps_is_used(monkeypatch):
+    """A callback giving the trainer another loss: the next step is built for it."""
+    class Swap(Callback):
+        def on_batch_end(self, step, logs):
+            if self.trainer.epoch == 0 and step == 3:
+                self.trainer.loss = nn.CrossEntropyLoss(label_smoothing=0.2)
+    fast, ran = _train(MODELS["bn_relu_dropout"], monkeypatch, True, callbacks=[Swap()])
+    slow, _ = _train(MODELS["bn_relu_dropout"], monkeypatch, False, callbacks=[Swap()])
     assert ran == 10
     _assert_same(_state(fast), _state(slow))
 
@@ -221,18 +251,43 @@ def test_fast_step_is_used_and_rebuilt(monkeypatch):
     nn.Linear(12, 5),
 ])
 def test_uncovered_models_are_left_to_the_modules(model):
-    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss(), "ce_labels") is None
+    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss()) is None
 
 
-def test_uncovered_losses_are_left_to_the_modules():
+def test_losses_not_fastnns_are_left_to_the_modules():
+    """A subclass may compute differently; a duck-typed loss has no _compute."""
+    class Scaled(nn.MSELoss):
+        def forward(self, pred, target):
+            return 2 * super().forward(pred, target)
+
+    class Duck:
+        def forward(self, pred, target):
+            return 0.0
+
+        def backward(self):
+            return None
     model = MODELS["bn_relu_dropout"]()
-    assert _train_step.TrainStep.build(model, nn.MSELoss(), "regression") is None
-    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss(), "ce_probs") is None
-    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss(), "ce_labels") is not None
+    assert _train_step.TrainStep.build(model, Scaled()) is None
+    assert _train_step.TrainStep.build(model, Duck()) is None
+    assert _train_step.TrainStep.build(model, nn.MSELoss()) is not None
+
+
+def test_float_targets_are_checked_before_training():
+    """What the fast step no longer meets per batch (a NaN target) is refused by fit up front."""
+    model = MODELS["bn_relu_dropout"]()
+    trainer = Trainer(model, nn.MSELoss(), optim.Adam(model.parameters()), verbose=0)
+    X, y = _data(targets="real")
+    y[100, 2] = np.nan
+    with pytest.raises(ValueError, match=r"y contains NaN or infinity \(shape \(150, 5\)\)"):
+        trainer.fit(X, y, epochs=1, batch_size=32)
+    y[100, 2] = np.inf
+    with pytest.raises(ValueError, match="y_val contains NaN or infinity"):
+        trainer.fit(X, np.nan_to_num(y, posinf=0.0), epochs=1, batch_size=32, validation_data=(X, y))
+    assert int(model[1].num_batches_tracked) == 0
 
 
 def test_other_backend_runs_the_modules(monkeypatch):
-    step = _train_step.TrainStep.build(MODELS["bn_relu_dropout"](), nn.CrossEntropyLoss(), "ce_labels")
+    step = _train_step.TrainStep.build(MODELS["bn_relu_dropout"](), nn.CrossEntropyLoss())
     X, y = _data()
     fastnn.set_backend("numpy")
     assert step.forward(X[:8], y[:8]) is None

@@ -1,12 +1,12 @@
-"""The trainer's fast path for the common classifier: a Sequential of Linear layers (each with
-an optional element-wise activation) and BatchNorm1d → ReLU [→ Dropout] blocks, starting and
-ending with a Linear, trained with CrossEntropyLoss on class labels, on the native backend.
+"""The trainer's fast path for the common MLP: a Sequential of Linear layers (each with an
+optional element-wise activation) and BatchNorm1d → ReLU [→ Dropout] blocks, starting and
+ending with a Linear, trained with one of fastnn's losses, on the native backend.
 
 Design. The modules check their arguments on every call and reach the kernels through the
 backend's wrappers: ~100 µs of Python per training step of a 784-256-256-10 network with
 BatchNorm and Dropout, next to ~500 µs of kernels at batch 32. Inside ``Trainer.fit`` most of
 those checks cannot fail: the input is the trainer's validated batch, every layer's input the
-previous layer's output, the labels were range-checked once. Here they are made once, when
+previous layer's output, the targets were checked once (shape, dtype, label range, finite). Here they are made once, when
 the step is built from the model's fusion plan; what a callback can change between steps (a
 parameter or gradient array, a mode, a Dropout rate, eps, the children) is re-read or tested
 by identity each step. ``forward`` returns None, before anything changed, for whatever it does
@@ -23,16 +23,18 @@ import numpy as np
 from . import _kernels
 from ._backend import kernels
 from ._kernels import ACT_CODES, _U64, _keep32, _params
-from .nn import BatchNorm1d, CrossEntropyLoss, Linear, Sequential
+from .nn import BatchNorm1d, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Linear, MSELoss, Sequential
 from .nn.normalization import _check_eps, _data, _grads
 from .reference.activation import backward_uses_output
 
 __all__ = ["TrainStep"]
 
+_LOSSES = (CrossEntropyLoss, MSELoss, HuberLoss, BCEWithLogitsLoss)   # exact types: _compute is theirs
 
-def _supported(model, loss, kind):
+
+def _supported(model, loss):
     """(model's fusion plan, dtype) when the fast path covers the model and loss, else None."""
-    if type(model) is not Sequential or type(loss) is not CrossEntropyLoss or kind != "ce_labels":
+    if type(model) is not Sequential or type(loss) not in _LOSSES:
         return None
     if model._plan is None:
         model._plan = model._build_plan()                 # as Sequential.forward does
@@ -64,16 +66,15 @@ class TrainStep:
         self._bias_grad = _kernels._BIAS_GRAD[dtype]
         self._norm_forward = _kernels._NORM_FORWARD[dtype]
         self._norm_backward = _kernels._NORM_BACKWARD[dtype]
-        self._xent = _kernels._XENT_LABELS[dtype]
         self._shapes = [(m.out_features, m.in_features) if type(m) is Linear else None for m, _ in plan]
         self._has_bn = any(type(m) is BatchNorm1d for m, _ in plan)
         self._workspaces = {}
         self._saved = None
 
     @classmethod
-    def build(cls, model, loss, kind):
-        """A TrainStep for (model, loss) with targets of ``kind``, or None if it is not covered."""
-        found = _supported(model, loss, kind)
+    def build(cls, model, loss):
+        """A TrainStep for (model, loss), or None if it is not covered."""
+        found = _supported(model, loss)
         return None if found is None else cls(model, loss, *found)
 
     def _arrays(self, batch):
@@ -99,9 +100,10 @@ class TrainStep:
         act = fused.fused_act() if fused is not None else m._act
         return None if act is None or act[0] == "identity" else act
 
-    def forward(self, x, labels):
-        """(loss value, logits) of one training forward, or None (nothing changed) when the
-        modules must run this step. x: the trainer's batch (C-contiguous, the model's dtype)."""
+    def forward(self, x, target):
+        """(loss value, output) of one training forward, or None (nothing changed) when the
+        modules must run this step. x, target: the trainer's batch, as ``fit`` checked and
+        converted them (C-contiguous, the model's dtype; int64 labels in range)."""
         model = self.model
         if model._plan is not self.plan or kernels() is not _kernels or x.dtype != self.dtype:
             return None
@@ -132,7 +134,7 @@ class TrainStep:
                 ran_fused.append(True)
         model.__dict__["_ctx"] = (self.plan, ran_fused)
         loss, grad = self.loss, ws[-1]
-        value = float(self._xent(x, labels, grad.reshape(-1), float(loss.label_smoothing), loss.reduction == "mean"))
+        value, _ = loss._compute(_kernels, x, target, grad)
         loss._grad = grad
         self._saved = saved
         return value, x

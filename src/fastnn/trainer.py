@@ -16,10 +16,10 @@ before the step, so on ``TrainingDivergedError`` the parameters are still the la
 ones; running statistics and random-step counters, which the failed forward changed,
 are restored from a per-step snapshot (a few small arrays). The error names the epoch,
 the step and the first top-level layer whose output is non-finite (that batch's forward
-re-run layer by layer). For the common classifier (a Sequential of Linear and BatchNorm1d →
-ReLU [→ Dropout] blocks, CrossEntropyLoss on labels, native backend) forward, loss and
-backward run as one pre-checked sequence of the same kernel calls (fastnn._train_step):
-the same bits, ~50 µs less Python per step. The gradient check is one native pass over every gradient
+re-run layer by layer). For the common MLP (a Sequential of Linear and BatchNorm1d → ReLU
+[→ Dropout] blocks, one of fastnn's losses, native backend) forward, loss and backward run
+as one pre-checked sequence of the same kernel calls (fastnn._train_step): the same bits,
+~50 µs less Python per step. The gradient check is one native pass over every gradient
 (``all_finite``: a subtract and an add per vector), ~1-2 % of a step at batch 32.
 
 Logged per epoch: loss (mean over samples of the training-mode batch losses, plus the
@@ -395,6 +395,8 @@ class Trainer:
         if kind == "ce_probs" and y.dtype.kind != "f":
             _check_one_hot(y, yname)
         y = np.ascontiguousarray(y, dtype=X.dtype)
+        if not kernels().all_finite([y]):                 # (found now, not by the loss mid-epoch)
+            raise ValueError(f"{yname} contains NaN or infinity (shape {y.shape})")
         if y.ndim == 1 and width == 1:
             y = y.reshape(-1, 1)
         if y.shape != (len(X), width):
@@ -457,7 +459,7 @@ class Trainer:
         self._mean_loss = getattr(self.loss, "reduction", "mean") == "mean"   # else per-batch sums
         self._metric_fns = _metric_fns(self.metrics, self._kind)
         self._checked_step = _checked_step(self.optimizer, self.model)
-        self._fast = TrainStep.build(self.model, self.loss, self._kind)
+        self._fast = TrainStep.build(self.model, self.loss)
         self._guard = _StateGuard(self.model)
         batches = _Batches(X, y, batch_size)
         progress = _Progress(self.verbose, epochs, self.epoch)
@@ -513,9 +515,11 @@ class Trainer:
         self._guard.save()
         self.optimizer.zero_grad()
         fast = self._fast
+        if fast is not None and (fast.model is not model or fast.loss is not loss):
+            self._fast = fast = TrainStep.build(model, loss)                  # a callback replaced them
         ran = fast.forward(xb, yb) if fast is not None else None
         if ran is None and fast is not None and fast.plan is not model._plan:
-            self._fast = fast = TrainStep.build(model, loss, self._kind)      # the children changed
+            self._fast = fast = TrainStep.build(model, loss)                  # the children changed
             ran = fast.forward(xb, yb) if fast is not None else None
         if ran is None:
             out = model.forward(xb)

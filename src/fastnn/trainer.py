@@ -515,12 +515,9 @@ class Trainer:
         self._guard.save()
         self.optimizer.zero_grad()
         fast = self._fast
-        if fast is not None and (fast.model is not model or fast.loss is not loss):
-            self._fast = fast = TrainStep.build(model, loss)                  # a callback replaced them
-        ran = fast.forward(xb, yb) if fast is not None else None
-        if ran is None and fast is not None and fast.plan is not model._plan:
-            self._fast = fast = TrainStep.build(model, loss)                  # the children changed
-            ran = fast.forward(xb, yb) if fast is not None else None
+        if fast is not None and (fast.model is not model or fast.loss is not loss or fast.plan is not model._plan):
+            self._fast = fast = TrainStep.build(model, loss)   # a callback replaced the loss or a child
+        ran = None if fast is None else fast.forward(xb, yb)
         if ran is None:
             out = model.forward(xb)
             value = loss.forward(out, yb)

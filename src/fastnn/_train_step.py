@@ -82,10 +82,12 @@ class TrainStep:
         ws = self._workspaces.get(batch)
         if ws is None:
             ws = []
-            for m, _ in self.plan:
+            for m, fused in self.plan:
                 if type(m) is Linear:
                     out, inp = (batch, m.out_features), (batch, m.in_features)
-                    ws.append(tuple(np.empty(s, self.dtype) for s in (out, out, out, inp)))    # y, z, gz, gx
+                    act = fused is not None or m._act is not None          # z and gz only with one
+                    ws.append(tuple(np.empty(s, self.dtype) if s else None
+                                    for s in (out, act and out, act and out, inp)))       # y, z, gz, gx
                 else:
                     f = m.num_features
                     ws.append(tuple(np.empty(s, self.dtype) for s in ((batch, f), (f,), (f,), (batch, f))))

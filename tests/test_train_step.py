@@ -50,12 +50,13 @@ MODELS = {
                                                     nn.Linear(16, 16, rng=1), nn.LeakyReLU(-0.5),
                                                     nn.Linear(16, 5, activation="sigmoid", rng=2)),
     "single_linear": lambda: nn.Sequential(nn.Linear(12, 5, rng=0)),
+    "no_bias": lambda: nn.Sequential(nn.Linear(12, 16, bias=False, rng=0), nn.BatchNorm1d(16), nn.ReLU(),
+                                     nn.Dropout(0.2, seed=3), nn.Linear(16, 5, bias=False, rng=1)),
 }
 
 
-def _train(make, monkeypatch, fast, *, loss=None, batch_size=32, epochs=2, callbacks=(), dtype=np.float32,
-           optimizer=None, targets="labels"):
-    """(trainer, number of steps the fast path ran) after fitting a fresh model."""
+def _use_fast_step(monkeypatch, fast):
+    """Let the trainer build fast steps (fast) or none; returns [steps the fast path ran]."""
     ran = [0]
 
     def counted(*args):
@@ -71,11 +72,20 @@ def _train(make, monkeypatch, fast, *, loss=None, batch_size=32, epochs=2, callb
         step.forward = forward_counted
         return step
     monkeypatch.setattr("fastnn.trainer.TrainStep.build", counted if fast else (lambda *a: None))
+    return ran
+
+
+def _train(make, monkeypatch, fast, *, loss=None, batch_size=32, epochs=2, callbacks=(), dtype=np.float32,
+           optimizer=None, targets="labels", fits=None):
+    """(trainer, number of steps the fast path ran) after fitting a fresh model; ``fits``: a
+    list of (batch_size, epochs) for successive fit calls instead of one."""
+    ran = _use_fast_step(monkeypatch, fast)
     model = make()
     opt = (optimizer or (lambda ps: optim.Adam(ps, lr=1e-2)))(model.parameters())
     trainer = Trainer(model, loss or nn.CrossEntropyLoss(), opt, verbose=0, callbacks=list(callbacks))
     X, y = _data(dtype=dtype, targets=targets)
-    trainer.fit(X, y, epochs=epochs, batch_size=batch_size, seed=1)
+    for b, e in fits or [(batch_size, epochs)]:
+        trainer.fit(X, y, epochs=e, batch_size=b, seed=1)
     return trainer, ran[0]
 
 
@@ -83,10 +93,11 @@ def _state(trainer):
     """Everything a step changes: weights and buffers, gradients, Dropout steps, optimizer
     state, losses, and the saved contexts a later backward would read."""
     model = trainer.model
-    grads = [p.grad.copy() for p in model.parameters()]
+    grads = [None if p.grad is None else p.grad.copy() for p in model.parameters()]
     steps = [m._step for m in model.modules() if hasattr(m, "_step")]
     ctx = [tuple(np.array(c) if isinstance(c, np.ndarray) else c for c in m._ctx)
-           for m in model if m._ctx is not None and not isinstance(m, nn.Sequential)]
+           for m in model if m._ctx is not None]
+    ctx.append(model._ctx[1])                            # which BatchNorm blocks ran fused
     return (model.state_dict(), grads, steps, trainer.optimizer.state_dict()["state"],
             trainer.history.history["loss"], ctx)
 
@@ -97,18 +108,20 @@ def _assert_same(a, b):
     for k in sa:
         assert sa[k].dtype == sb[k].dtype and sa[k].tobytes() == sb[k].tobytes(), k
     for x, y in zip(ga, gb):
-        assert x.tobytes() == y.tobytes()
+        assert (x is None and y is None) or x.tobytes() == y.tobytes()
     assert da == db and la == lb
     for i in oa:
         for k, v in oa[i].items():
             assert np.asarray(v).tobytes() == np.asarray(ob[i][k]).tobytes(), (i, k)
-    assert len(ca) == len(cb)
-    for x, y in zip(ca, cb):
+    assert len(ca) == len(cb) and ca[-1] == cb[-1]
+    for x, y in zip(ca[:-1], cb[:-1]):
         assert len(x) == len(y)
         for u, v in zip(x, y):
             assert type(u) is type(v)
             if isinstance(u, np.ndarray):
                 assert u.tobytes() == v.tobytes()
+            elif not isinstance(u, list):                # (a Sequential's saved plan: its own modules)
+                assert u == v
 
 
 @pytest.fixture(autouse=True)
@@ -218,7 +231,7 @@ def test_dropout_schedule_and_mode_changes(monkeypatch):
 
 
 def test_modules_take_over_where_the_fast_step_does_not_apply(monkeypatch):
-    """Dropout p = 1 (scale 0), a BatchNorm1d in eval mode, frozen randomness and a changed child."""
+    """Dropout p = 1 (scale 0), a BatchNorm1d in eval mode and a child the fast step does not know."""
     def edit(model, step):
         if step == 1:
             model[3].p = 1.0
@@ -251,7 +264,7 @@ def test_fast_step_is_used_and_rebuilt(monkeypatch):
     nn.Linear(12, 5),
 ])
 def test_uncovered_models_are_left_to_the_modules(model):
-    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss()) is None
+    assert _train_step.TrainStep.build(model, nn.CrossEntropyLoss(), (12, 5)) is None
 
 
 def test_losses_not_fastnns_are_left_to_the_modules():
@@ -267,9 +280,11 @@ def test_losses_not_fastnns_are_left_to_the_modules():
         def backward(self):
             return None
     model = MODELS["bn_relu_dropout"]()
-    assert _train_step.TrainStep.build(model, Scaled()) is None
-    assert _train_step.TrainStep.build(model, Duck()) is None
-    assert _train_step.TrainStep.build(model, nn.MSELoss()) is not None
+    assert _train_step.TrainStep.build(model, Scaled(), (12, 5)) is None
+    assert _train_step.TrainStep.build(model, Duck(), (12, 5)) is None
+    assert _train_step.TrainStep.build(model, nn.MSELoss(), (12, 5)) is not None
+    assert _train_step.TrainStep.build(model, nn.MSELoss(), (12, 4)) is None       # not the data's widths
+    assert _train_step.TrainStep.build(model, nn.MSELoss(), (11, 5)) is None
 
 
 def test_float_targets_are_checked_before_training():
@@ -287,7 +302,7 @@ def test_float_targets_are_checked_before_training():
 
 
 def test_other_backend_runs_the_modules(monkeypatch):
-    step = _train_step.TrainStep.build(MODELS["bn_relu_dropout"](), nn.CrossEntropyLoss())
+    step = _train_step.TrainStep.build(MODELS["bn_relu_dropout"](), nn.CrossEntropyLoss(), (12, 5))
     X, y = _data()
     fastnn.set_backend("numpy")
     assert step.forward(X[:8], y[:8]) is None
@@ -296,30 +311,116 @@ def test_other_backend_runs_the_modules(monkeypatch):
     assert np.isfinite(value) and out.shape == (8, 5)
 
 
-@pytest.mark.parametrize("edit, error, match", [
-    (lambda m: setattr(m[1], "eps", 1e-39), ValueError, "below float32's smallest normal"),
-    (lambda m: m[5].num_batches_tracked.__setitem__((), np.iinfo(np.int64).max), ValueError, "overflow"),
-    (lambda m: setattr(m[4].weight, "grad", np.zeros((3, 3), np.float32)), ValueError, "Linear.weight.grad"),
+@pytest.mark.parametrize("edit, error, match, fast_steps", [
+    (lambda m: setattr(m[1], "eps", 1e-39), ValueError, "below float32's smallest normal", 4),
+    (lambda m: m[5].num_batches_tracked.__setitem__((), np.iinfo(np.int64).max), ValueError, "overflow", 4),
+    (lambda m: setattr(m[4].weight, "grad", np.zeros((3, 3), np.float32)), ValueError, "Linear.weight.grad", 5),
+    (lambda m: setattr(m[7], "seed", None), TypeError, "int", 4),          # read after the batch is counted
+    (lambda m: m.__setitem__(8, nn.Linear(16, 4, rng=5)), ValueError, "out of range", 4),  # labels reach 4
+    (lambda m: m.__setitem__(0, nn.Linear(11, 16, rng=5)), ValueError, r"expected: \(batch, 11\)", 4),
 ])
-def test_errors_and_partial_state_match_the_modules(edit, error, match, monkeypatch):
-    """An error raised mid-step: the same error, and the same state left, as from the modules."""
+def test_errors_and_partial_state_match_the_modules(edit, error, match, fast_steps, monkeypatch):
+    """An error raised mid-step: the same error, and the same state left, as from the modules
+    (fast_steps: forwards the fast step ran, the failing one included when the error comes in
+    the backward)."""
     def run(fast):
         def at_step_3(model, step):
             if step == 3:
                 edit(model)
-        cb = _Edit(at_step_3)
-        monkeypatch.setattr("fastnn.trainer.TrainStep.build", _BUILD if fast else (lambda *a: None))
+        ran = _use_fast_step(monkeypatch, fast)
         model = MODELS["bn_relu_dropout"]()
         trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2), verbose=0,
-                          callbacks=[cb])
+                          callbacks=[_Edit(at_step_3)])
         X, y = _data()
-        with pytest.raises(error, match=match):
+        with pytest.raises(error, match=match) as e:
             trainer.fit(X, y, epochs=1, batch_size=16, seed=1)
-        return model.state_dict(), [m._step for m in model.modules() if hasattr(m, "_step")]
-    (fast_state, fast_steps), (slow_state, slow_steps) = run(True), run(False)
-    assert fast_steps == slow_steps
+        assert ran[0] == (fast_steps if fast else 0)
+        grads = [p.grad.copy() for p in model.parameters()]
+        return str(e.value), model.state_dict(), grads, [m._step for m in model.modules() if hasattr(m, "_step")]
+    (fast_error, fast_state, fast_grads, fast_steps), (slow_error, slow_state, slow_grads, slow_steps) = \
+        run(True), run(False)
+    assert fast_error == slow_error and fast_steps == slow_steps
     for k in fast_state:
         assert fast_state[k].tobytes() == slow_state[k].tobytes(), k
+    for a, b in zip(fast_grads, slow_grads):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_a_batch_of_one_with_batchnorm_gets_the_modules_error(monkeypatch):
+    """151 rows at batch 30: the last batch has 1 row, which batch statistics refuse."""
+    for fast in (True, False):
+        ran = _use_fast_step(monkeypatch, fast)
+        model = MODELS["bn_relu_dropout"]()
+        trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()), verbose=0)
+        X, y = _data(n=151)
+        with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+            trainer.fit(X, y, epochs=1, batch_size=30, shuffle=False)
+        assert ran[0] == (5 if fast else 0)
+
+
+def test_bias_edits_and_eval_mode_dropout(monkeypatch):
+    """A bias removed and given back, a frozen bias, and (BatchNorm without running statistics)
+    an eval-mode Dropout inside the fused block, inverted (the identity) and classic (a scale)."""
+    def edit(model, step):
+        if step == 1:
+            model[4].bias = None
+        if step == 3:
+            model[4].bias = nn.Parameter(np.full(16, 0.1, np.float32))
+            model[8].bias.requires_grad = False
+        if step == 5:
+            model[3].eval()
+            model[1].eval()                                             # no running stats: batch statistics
+        if step == 7:
+            model[3].mode = "classic"
+    ran = _edited(monkeypatch, edit, make=MODELS["bn_no_running_stats"])
+    assert ran == 10
+
+
+def test_frozen_randomness_and_changing_batch_sizes(monkeypatch):
+    """Masks repeating under frozen_randomness; successive fits at three batch sizes (the
+    workspaces of two are kept)."""
+    from fastnn.nn.module import frozen_randomness
+
+    class Freeze(Callback):
+        def on_train_begin(self, logs):
+            self.ctx = frozen_randomness(self.trainer.model)
+            self.ctx.__enter__()
+
+        def on_train_end(self, logs):
+            self.ctx.__exit__(None, None, None)
+    fits = [(32, 1), (7, 1), (50, 1), (32, 1)]
+    fast, ran = _train(MODELS["bn_relu_dropout"], monkeypatch, True, fits=fits, callbacks=[Freeze()])
+    slow, _ = _train(MODELS["bn_relu_dropout"], monkeypatch, False, fits=fits, callbacks=[Freeze()])
+    assert ran == 5 + 22 + 3 + 5
+    _assert_same(_state(fast), _state(slow))
+    assert [m._step for m in fast.model.modules() if hasattr(m, "_step")] == [0, 0]
+
+
+def test_a_layer_used_twice_is_left_to_the_modules(monkeypatch):
+    shared = nn.Linear(16, 16, rng=1)
+    make = lambda: nn.Sequential(nn.Linear(12, 16, rng=0), nn.BatchNorm1d(16), nn.ReLU(),  # noqa: E731
+                                 shared, nn.BatchNorm1d(16), nn.ReLU(), shared, nn.Linear(16, 5, rng=2))
+    assert _train_step.TrainStep.build(make(), nn.CrossEntropyLoss(), (12, 5)) is None
+
+
+def test_fit_copies_the_targets(monkeypatch):
+    """A callback writing into the caller's y changes nothing the trainer reads."""
+    X, y = _data(targets="real")
+    y0 = y.copy()
+
+    class Scribble(Callback):
+        def on_batch_end(self, step, logs):
+            y[:] = np.nan
+    results = []
+    for fast in (True, False):
+        y[:] = y0
+        _use_fast_step(monkeypatch, fast)
+        model = MODELS["bn_relu_dropout"]()
+        trainer = Trainer(model, nn.MSELoss(), optim.Adam(model.parameters()), verbose=0, callbacks=[Scribble()])
+        trainer.fit(X, y, epochs=1, batch_size=32, seed=1)
+        results.append(model.state_dict())
+    for k in results[0]:
+        assert results[0][k].tobytes() == results[1][k].tobytes(), k
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")

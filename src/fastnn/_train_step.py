@@ -6,7 +6,8 @@ Design. The modules check their arguments on every call and reach the kernels th
 backend's wrappers: ~100 µs of Python per training step of a 784-256-256-10 network with
 BatchNorm and Dropout, next to ~500 µs of kernels at batch 32. Inside ``Trainer.fit`` most of
 those checks cannot fail: the input is the trainer's validated batch, every layer's input the
-previous layer's output, the targets were checked once (shape, dtype, label range, finite). Here they are made once, when
+previous layer's output, and fit checked the targets once (shape, dtype, label range,
+finite) and copied them. Here they are made once, when
 the step is built from the model's fusion plan; what a callback can change between steps (a
 parameter or gradient array, a mode, a Dropout rate, eps, the children) is re-read or tested
 by identity each step. ``forward`` returns None, before anything changed, for whatever it does
@@ -32,8 +33,9 @@ __all__ = ["TrainStep"]
 _LOSSES = (CrossEntropyLoss, MSELoss, HuberLoss, BCEWithLogitsLoss)   # exact types: _compute is theirs
 
 
-def _supported(model, loss):
-    """(model's fusion plan, dtype) when the fast path covers the model and loss, else None."""
+def _supported(model, loss, widths):
+    """(model's fusion plan, dtype) when the fast path covers the model and loss for data of
+    ``widths`` (input features, output features) as fit checked them, else None."""
     if type(model) is not Sequential or type(loss) not in _LOSSES:
         return None
     if model._plan is None:
@@ -41,7 +43,11 @@ def _supported(model, loss):
     plan = model._plan
     if not plan or type(plan[0][0]) is not Linear or type(plan[-1][0]) is not Linear:
         return None
+    if len({id(m) for m, _ in plan}) != len(plan):      # a layer used twice shares one workspace
+        return None                                       # and context in the modules: theirs
     dtype, width = plan[0][0]._dtype, plan[0][0].in_features
+    if (width, plan[-1][0].out_features) != tuple(widths):
+        return None                                       # the modules' own shape errors
     for m, fused in plan:
         if m._dtype != dtype:
             return None
@@ -72,22 +78,25 @@ class TrainStep:
         self._saved = None
 
     @classmethod
-    def build(cls, model, loss):
-        """A TrainStep for (model, loss), or None if it is not covered."""
-        found = _supported(model, loss)
+    def build(cls, model, loss, widths):
+        """A TrainStep for (model, loss) on data of ``widths`` (features in, out), or None if
+        it is not covered."""
+        found = _supported(model, loss, widths)
         return None if found is None else cls(model, loss, *found)
 
     def _arrays(self, batch):
         """Per plan entry the outputs and gradients a batch of ``batch`` rows needs, made once."""
         ws = self._workspaces.get(batch)
         if ws is None:
-            ws = []
-            for m, fused in self.plan:
+            ws, new = [], lambda shape: np.empty(shape, self.dtype)
+            for i, ((m, fused), shape) in enumerate(zip(self.plan, self._shapes)):
                 if type(m) is Linear:
-                    out, inp = (batch, m.out_features), (batch, m.in_features)
-                    act = fused is not None or m._act is not None          # z and gz only with one
-                    ws.append(tuple(np.empty(s, self.dtype) if s else None
-                                    for s in (out, act and out, act and out, inp)))       # y, z, gz, gx
+                    out = new((batch, shape[0]))
+                    if fused is not None or m._act is not None:    # pre-activation and its gradient
+                        z, gz = new((batch, shape[0])), new((batch, shape[0]))
+                    else:
+                        z = gz = None
+                    ws.append((out, z, gz, new((batch, shape[1])) if i > 0 else None))      # y, z, gz, gx
                 else:
                     f = m.num_features
                     ws.append(tuple(np.empty(s, self.dtype) for s in ((batch, f), (f,), (f,), (batch, f))))
@@ -110,29 +119,32 @@ class TrainStep:
         if model._plan is not self.plan or kernels() is not _kernels or x.dtype != self.dtype:
             return None
         batch = x.shape[0]
-        if self._has_bn and batch < 2:
-            return None                                 # BatchNorm1d's own error, from the modules
-        drops = []
-        for m, fused in self.plan:                      # what the modules would run unfused: theirs
+        if (self._has_bn and batch < 2) or x.shape[1] != self._shapes[0][1]:
+            return None                                 # the modules' own errors
+        ws = self._arrays(batch)
+        runs = []                                       # per entry: the activation, or (Dropout, its plan)
+        for (m, fused), shape, arrays in zip(self.plan, self._shapes, ws):
+            if m._dtype != self.dtype:
+                return None
             if type(m) is Linear:
-                if m._dtype != self.dtype or m.weight is None or m.weight.data.shape != self._shapes[len(drops)]:
+                act = self._linear_act(m, fused)
+                if m.weight is None or m.weight.data.shape != shape or (act is not None and arrays[1] is None):
                     return None
-                drops.append(None)
+                runs.append(act)
             else:
                 drop = fused[1]
-                if not (m.training or not m.track_running_stats) or m._dtype != self.dtype:
-                    return None
+                if not (m.training or not m.track_running_stats):
+                    return None                         # eval-mode statistics: the modules, unfused
                 plan = None if drop is None else drop._plan()
                 if plan is not None and plan[1] <= 0.0:
-                    return None
-                drops.append((drop, plan))
-        ws = self._arrays(batch)
+                    return None                         # Dropout(p=1): the modules, unfused
+                runs.append((drop, plan))
         saved, ran_fused = [], []
-        for (m, fused), arrays, drop in zip(self.plan, ws, drops):
+        for (m, _), arrays, run in zip(self.plan, ws, runs):
             if type(m) is Linear:
-                x = self._linear_forward(m, self._linear_act(m, fused), x, arrays, saved)
+                x = self._linear_forward(m, run, x, arrays, saved)
             else:
-                x = self._bn_forward(m, drop, x, arrays, saved)
+                x = self._bn_forward(m, run, x, arrays, saved)
                 ran_fused.append(True)
         model.__dict__["_ctx"] = (self.plan, ran_fused)
         loss, grad = self.loss, ws[-1]
@@ -158,20 +170,20 @@ class TrainStep:
         return y
 
     def _bn_forward(self, m, drop, x, arrays, saved):
-        """BatchNorm1d._forward(relu=True, dropout=...) as Sequential runs it in training."""
+        """BatchNorm1d._forward(relu=True, dropout=...) as Sequential runs it while the
+        BatchNorm uses batch statistics, side effects in its order: the Dropout's stream
+        advances, eps is checked, the batch counted, then the dropout arguments converted."""
         y, mean, invstd, gx = arrays
         module, plan = drop
-        args = ()
-        if plan is not None:                            # (the stream advances first, as in Sequential)
-            p, scale = plan
-            stream = module._next_stream() if module.training else 0
-            args = (True, int(module.seed) & _U64, int(stream) & _U64, _keep32(p), float(scale))
+        stream = module._next_stream() if plan is not None and module.training else 0
         _check_eps(m)
         running = m.training and m.track_running_stats
-        momentum = m._count_batch() if running else 0.0
-        self._norm_forward(x, y, mean, invstd, _data(m.weight), _data(m.bias), float(m.eps), False,
+        eps, momentum = float(m.eps), float(m._count_batch() if running else 0.0)
+        args = () if plan is None else (True, int(module.seed) & _U64, int(stream) & _U64, _keep32(plan[0]),
+                                        float(plan[1]))
+        self._norm_forward(x, y, mean, invstd, _data(m.weight), _data(m.bias), eps, False,
                            m.running_mean if running else None, m.running_var if running else None,
-                           float(momentum), True, *args)
+                           momentum, True, *args)
         m.__dict__["_ctx"] = ctx = (x, y, mean, invstd, plan[1] if plan is not None else 1.0)
         saved.append(ctx)
         return y

@@ -2,7 +2,9 @@
 
 Design. ``fit`` converts X once to the model's parameter dtype (float32 unless the model
 was built in float64) and, for regression and BCE losses, y too; class labels become
-int64. Nothing is copied after that: each epoch draws one permutation of the training
+int64. X (NaN or infinity refused) may stay the caller's array; y is always copied, after
+its checks (labels in range, float targets finite), so what the loss receives was checked
+before training. Nothing is copied after that: each epoch draws one permutation of the training
 rows from ``default_rng([seed, epoch])`` and ``np.take``s each batch into two reused
 buffers; the last partial batch is included. Because the shuffle depends only on (seed,
 epoch), and dropout masks only on each layer's (seed, step), a run resumed from a
@@ -16,11 +18,14 @@ before the step, so on ``TrainingDivergedError`` the parameters are still the la
 ones; running statistics and random-step counters, which the failed forward changed,
 are restored from a per-step snapshot (a few small arrays). The error names the epoch,
 the step and the first top-level layer whose output is non-finite (that batch's forward
-re-run layer by layer). For the common MLP (a Sequential of Linear and BatchNorm1d → ReLU
-[→ Dropout] blocks, one of fastnn's losses, native backend) forward, loss and backward run
-as one pre-checked sequence of the same kernel calls (fastnn._train_step): the same bits,
-~50 µs less Python per step. The gradient check is one native pass over every gradient
+re-run layer by layer). The gradient check is one native pass over every gradient
 (``all_finite``: a subtract and an add per vector), ~1-2 % of a step at batch 32.
+
+For the common MLP (a Sequential of Linear and BatchNorm1d → ReLU [→ Dropout] blocks, one
+of fastnn's losses, native backend) forward, loss and backward run as one pre-checked
+sequence of the modules' kernel calls (fastnn._train_step): the same bits, ~45 µs less
+Python per step (bench/train_step.py). It is rebuilt when a callback replaces the loss or
+a child, and the modules run any step it does not cover.
 
 Logged per epoch: loss (mean over samples of the training-mode batch losses, plus the
 L1/L2 penalty; per sample also for reduction="sum"), the metrics (running over the epoch's batches), val_loss and val_<metric>
@@ -370,7 +375,8 @@ class Trainer:
         return X
 
     def _prepare(self, X, y, name="X"):
-        """(X, y) converted once to the model's dtype / int64 labels, shapes and labels checked."""
+        """(X, y) converted once to the model's dtype / int64 labels, shapes and labels checked,
+        y copied; for the training data (name "X") (input, output) widths go to _widths."""
         yname = "y" if name == "X" else "y_val"
         if not isinstance(y, np.ndarray):
             raise TypeError(f"{yname} must be a numpy.ndarray, got {type(y).__name__}")
@@ -380,6 +386,8 @@ class Trainer:
         if len(X) != len(y):
             raise ValueError(f"{name} and {yname} have different lengths: {name} {X.shape}, {yname} {y.shape}")
         width = self._output_width(X)
+        if name == "X":
+            self._widths = (X.shape[1], width)
         kind = _loss_kind(self.loss, y)
         if kind == "ce_labels":
             if y.dtype.kind not in "iu" or y.ndim != 1:
@@ -389,12 +397,12 @@ class Trainer:
             if i is not None:
                 raise ValueError(f"{yname}[{i}] = {int(y[i])} is outside the model's {width} outputs "
                                  f"(labels must be in [0, {width}))")
-            return X, np.ascontiguousarray(y, dtype=np.int64)
+            return X, np.array(y, dtype=np.int64)
         if y.dtype.kind not in "fiub":
             raise TypeError(f"{yname} must hold numbers, got dtype {y.dtype}")
         if kind == "ce_probs" and y.dtype.kind != "f":
             _check_one_hot(y, yname)
-        y = np.ascontiguousarray(y, dtype=X.dtype)
+        y = np.array(y, dtype=X.dtype)                    # (a copy: a callback cannot reach the batches)
         if not kernels().all_finite([y]):                 # (found now, not by the loss mid-epoch)
             raise ValueError(f"{yname} contains NaN or infinity (shape {y.shape})")
         if y.ndim == 1 and width == 1:
@@ -459,7 +467,7 @@ class Trainer:
         self._mean_loss = getattr(self.loss, "reduction", "mean") == "mean"   # else per-batch sums
         self._metric_fns = _metric_fns(self.metrics, self._kind)
         self._checked_step = _checked_step(self.optimizer, self.model)
-        self._fast = TrainStep.build(self.model, self.loss)
+        self._fast = TrainStep.build(self.model, self.loss, self._widths)
         self._guard = _StateGuard(self.model)
         batches = _Batches(X, y, batch_size)
         progress = _Progress(self.verbose, epochs, self.epoch)
@@ -516,7 +524,7 @@ class Trainer:
         self.optimizer.zero_grad()
         fast = self._fast
         if fast is not None and (fast.model is not model or fast.loss is not loss or fast.plan is not model._plan):
-            self._fast = fast = TrainStep.build(model, loss)   # a callback replaced the loss or a child
+            self._fast = fast = TrainStep.build(model, loss, self._widths)   # the loss or a child replaced
         ran = None if fast is None else fast.forward(xb, yb)
         if ran is None:
             out = model.forward(xb)

@@ -7,15 +7,17 @@ backend's wrappers: ~100 µs of Python per training step of a 784-256-256-10 net
 BatchNorm and Dropout, next to ~500 µs of kernels at batch 32. Inside ``Trainer.fit`` most of
 those checks cannot fail: the input is the trainer's validated batch, every layer's input the
 previous layer's output, and fit checked the targets once (shape, dtype, label range,
-finite) and copied them. Here they are made once, when
-the step is built from the model's fusion plan; what a callback can change between steps (a
-parameter or gradient array, a mode, a Dropout rate, eps, the children) is re-read or tested
-by identity each step. ``forward`` returns None, before anything changed, for whatever it does
-not cover (eval-mode BatchNorm, a Dropout with p = 1, another backend, a changed plan), and the
-trainer then runs the modules. The kernel calls, their arguments and their order are the
-modules' own, and so are the errors raised on the way (shared helpers), so the weights,
-gradients, running statistics, random streams and saved contexts after a step equal the
-modular step's bit for bit (tests/test_train_step.py).
+finite) and copied them. Here they are made once, when the step is built from the model's
+fusion plan for fit's data widths; what a callback can change between steps (a parameter or
+gradient array, a mode, a Dropout rate, eps, a bias removed) is re-read or tested by
+identity each step, and the trainer builds a new step when the loss or a child is replaced.
+``forward`` returns None, before anything changed, for whatever it does not cover (eval-mode
+BatchNorm, a Dropout with p = 1, another backend, a layer used twice), and the trainer then
+runs the modules. The kernel calls, their arguments and their order are the modules' own, and
+so are the errors raised on the way (shared helpers, in the modules' order), so the weights,
+gradients, running statistics, random streams and saved contexts after a step, or after an
+error, equal the modular step's bit for bit (tests/test_train_step.py; bench/train_step.py
+times the two).
 """
 from __future__ import annotations
 

@@ -7,17 +7,18 @@ backend's wrappers: ~100 µs of Python per training step of a 784-256-256-10 net
 BatchNorm and Dropout, next to ~500 µs of kernels at batch 32. Inside ``Trainer.fit`` most of
 those checks cannot fail: the input is the trainer's validated batch, every layer's input the
 previous layer's output, and fit checked the targets once (shape, dtype, label range,
-finite) and copied them. Here they are made once, when the step is built from the model's
+finite) and holds its own copy. Here they are made once, when the step is built from the model's
 fusion plan for fit's data widths; what a callback can change between steps (a parameter or
 gradient array, a mode, a Dropout rate, eps, a bias removed) is re-read or tested by
 identity each step, and the trainer builds a new step when the loss or a child is replaced.
 ``forward`` returns None, before anything changed, for whatever it does not cover (eval-mode
 BatchNorm, a Dropout with p = 1, another backend, a layer used twice), and the trainer then
-runs the modules. The kernel calls, their arguments and their order are the modules' own, and
-so are the errors raised on the way (shared helpers, in the modules' order), so the weights,
-gradients, running statistics, random streams and saved contexts after a step, or after an
-error, equal the modular step's bit for bit (tests/test_train_step.py; bench/train_step.py
-times the two).
+runs the modules. The kernel calls, their arguments (into the modules' own workspaces and
+the loss's gradient buffer) and their order are the modules' own, and so are the errors
+raised on the way (shared helpers, in the modules' order), so the weights, gradients,
+running statistics, random streams and saved contexts after a step, or after an error,
+equal the modular step's bit for bit (tests/test_train_step.py; bench/train_step.py times
+the two).
 """
 from __future__ import annotations
 
@@ -76,7 +77,6 @@ class TrainStep:
         self._norm_backward = _kernels._NORM_BACKWARD[dtype]
         self._shapes = [(m.out_features, m.in_features) if type(m) is Linear else None for m, _ in plan]
         self._has_bn = any(type(m) is BatchNorm1d for m, _ in plan)
-        self._workspaces = {}
         self._saved = None
 
     @classmethod
@@ -85,28 +85,6 @@ class TrainStep:
         it is not covered."""
         found = _supported(model, loss, widths)
         return None if found is None else cls(model, loss, *found)
-
-    def _arrays(self, batch):
-        """Per plan entry the outputs and gradients a batch of ``batch`` rows needs, made once."""
-        ws = self._workspaces.get(batch)
-        if ws is None:
-            ws, new = [], lambda shape: np.empty(shape, self.dtype)
-            for i, ((m, fused), shape) in enumerate(zip(self.plan, self._shapes)):
-                if type(m) is Linear:
-                    out = new((batch, shape[0]))
-                    if fused is not None or m._act is not None:    # pre-activation and its gradient
-                        z, gz = new((batch, shape[0])), new((batch, shape[0]))
-                    else:
-                        z = gz = None
-                    ws.append((out, z, gz, new((batch, shape[1])) if i > 0 else None))      # y, z, gz, gx
-                else:
-                    f = m.num_features
-                    ws.append(tuple(np.empty(s, self.dtype) for s in ((batch, f), (f,), (f,), (batch, f))))
-            ws.append(np.empty((batch, self.plan[-1][0].out_features), self.dtype))          # d loss / d logits
-            if len(self._workspaces) > 1:              # a full batch and the epoch's last one
-                self._workspaces.clear()
-            self._workspaces[batch] = ws
-        return ws
 
     def _linear_act(self, m, fused):
         """The activation a Linear runs in its epilogue, as Linear._forward normalises it."""
@@ -123,16 +101,14 @@ class TrainStep:
         batch = x.shape[0]
         if (self._has_bn and batch < 2) or x.shape[1] != self._shapes[0][1]:
             return None                                 # the modules' own errors
-        ws = self._arrays(batch)
         runs = []                                       # per entry: the activation, or (Dropout, its plan)
-        for (m, fused), shape, arrays in zip(self.plan, self._shapes, ws):
+        for (m, fused), shape in zip(self.plan, self._shapes):
             if m._dtype != self.dtype:
                 return None
             if type(m) is Linear:
-                act = self._linear_act(m, fused)
-                if m.weight is None or m.weight.data.shape != shape or (act is not None and arrays[1] is None):
+                if m.weight is None or m.weight.data.shape != shape:
                     return None
-                runs.append(act)
+                runs.append(self._linear_act(m, fused))
             else:
                 drop = fused[1]
                 if not (m.training or not m.track_running_stats):
@@ -142,22 +118,19 @@ class TrainStep:
                     return None                         # Dropout(p=1): the modules, unfused
                 runs.append((drop, plan))
         saved, ran_fused = [], []
-        for (m, _), arrays, run in zip(self.plan, ws, runs):
+        for (m, _), run in zip(self.plan, runs):
             if type(m) is Linear:
-                x = self._linear_forward(m, run, x, arrays, saved)
+                x = self._linear_forward(m, run, x, saved)
             else:
-                x = self._bn_forward(m, run, x, arrays, saved)
+                x = self._bn_forward(m, run, x, saved)
                 ran_fused.append(True)
         model.__dict__["_ctx"] = (self.plan, ran_fused)
-        loss, grad = self.loss, ws[-1]
-        value, _ = loss._compute(_kernels, x, target, grad)
-        loss._grad = grad
         self._saved = saved
-        return value, x
+        return self.loss._run(_kernels, x, target), x
 
-    def _linear_forward(self, m, act, x, arrays, saved):
-        """Linear._forward's kernel calls and context."""
-        y, z, gz, gx = arrays
+    def _linear_forward(self, m, act, x, saved):
+        """Linear._forward's kernel calls, workspaces and context."""
+        y = m._workspace("y", (x.shape[0], m.out_features), self.dtype)
         w = m.weight.data
         b = None if m.bias is None else m.bias.data
         if act is None or backward_uses_output(*act):
@@ -165,24 +138,26 @@ class TrainStep:
             self._gemm(x, w, y, False, True, 1.0, 0.0, b, ACT_CODES[name], *_params(params))
             z = y
         else:
+            z = m._workspace("z", y.shape, self.dtype)
             self._gemm(x, w, z, False, True, 1.0, 0.0, b, 0, 0.0, 0.0)
             _kernels.act_forward(z, act[0], act[1], out=y)
         m.__dict__["_ctx"] = ctx = (x, w, z, y, act)
         saved.append(ctx)
         return y
 
-    def _bn_forward(self, m, drop, x, arrays, saved):
+    def _bn_forward(self, m, drop, x, saved):
         """BatchNorm1d._forward(relu=True, dropout=...) as Sequential runs it while the
         BatchNorm uses batch statistics, side effects in its order: the Dropout's stream
         advances, eps is checked, the batch counted, then the dropout arguments converted."""
-        y, mean, invstd, gx = arrays
         module, plan = drop
         stream = module._next_stream() if plan is not None and module.training else 0
         _check_eps(m)
+        y = m._workspace("y", x.shape, self.dtype)
         running = m.training and m.track_running_stats
         eps, momentum = float(m.eps), float(m._count_batch() if running else 0.0)
         args = () if plan is None else (True, int(module.seed) & _U64, int(stream) & _U64, _keep32(plan[0]),
                                         float(plan[1]))
+        mean, invstd = np.empty(x.shape[1], self.dtype), np.empty(x.shape[1], self.dtype)
         self._norm_forward(x, y, mean, invstd, _data(m.weight), _data(m.bias), eps, False,
                            m.running_mean if running else None, m.running_var if running else None,
                            momentum, True, *args)
@@ -195,22 +170,22 @@ class TrainStep:
         (the first Linear skips its dX product, as Sequential.backward(need_input_grad=False))."""
         saved, self._saved = self._saved, None
         g = self.loss._grad
-        ws = self._workspaces[g.shape[0]]
         for i in range(len(self.plan) - 1, -1, -1):
-            m, ctx, arrays = self.plan[i][0], saved[i], ws[i]
+            m, ctx = self.plan[i][0], saved[i]
             if type(m) is Linear:
-                g = self._linear_backward(m, ctx, g, arrays, first=i == 0)
+                g = self._linear_backward(m, ctx, g, first=i == 0)
             else:
                 x, y, mean, invstd, scale = ctx
+                gx = m._workspace("gx", x.shape, self.dtype)
                 self._norm_backward(g, x, mean, invstd, _data(m.weight), _grads(m.weight, "BatchNorm1d.weight"),
-                                    _grads(m.bias, "BatchNorm1d.bias"), arrays[3], False, y, float(scale))
-                g = arrays[3]
+                                    _grads(m.bias, "BatchNorm1d.bias"), gx, False, y, scale)
+                g = gx
 
-    def _linear_backward(self, m, ctx, g, arrays, first):
+    def _linear_backward(self, m, ctx, g, first):
         """Linear._backward's kernel calls; the input gradient (None for the first layer)."""
         x, w, z, y, act = ctx
         if act is not None:
-            g = _kernels.act_backward(g, z, y, act[0], act[1], out=arrays[2])
+            g = _kernels.act_backward(g, z, y, act[0], act[1], out=m._workspace("gz", y.shape, self.dtype))
         if m.weight.requires_grad:
             gw, beta = m.weight._grad_to_accumulate("Linear.weight")
             self._gemm(g, x, gw, True, False, 1.0, beta, None, 0, 0.0, 0.0)
@@ -218,5 +193,6 @@ class TrainStep:
             self._bias_grad(g, m.bias._checked_grad("Linear.bias"))
         if first:
             return None
-        self._gemm(g, w, arrays[3], False, False, 1.0, 0.0, None, 0, 0.0, 0.0)
-        return arrays[3]
+        gx = m._workspace("gx", x.shape, self.dtype)
+        self._gemm(g, w, gx, False, False, 1.0, 0.0, None, 0, 0.0, 0.0)
+        return gx

@@ -2,15 +2,15 @@
 
 Design. ``fit`` converts X once to the model's parameter dtype (float32 unless the model
 was built in float64) and, for regression and BCE losses, y too; class labels become
-int64. X (NaN or infinity refused) may stay the caller's array; y is always copied, after
-its checks (labels in range, float targets finite), so what the loss receives was checked
-before training. Nothing is copied after that: each epoch draws one permutation of the training
-rows from ``default_rng([seed, epoch])`` and ``np.take``s each batch into two reused
-buffers; the last partial batch is included. Because the shuffle depends only on (seed,
-epoch), and dropout masks only on each layer's (seed, step), a run resumed from a
-checkpoint (fastnn.serialization) continues bit-identically, and ``fit`` called twice
-for 2 epochs equals one call for 4. Epoch numbers continue across ``fit`` calls; the
-trainer's ``history`` accumulates across them too.
+int64. X (NaN or infinity refused) may stay the caller's array; y, after its checks (labels
+in range, float targets finite), is copied where it would still share the caller's memory,
+so what the loss receives was checked before training. Nothing is copied after that: each
+epoch draws one permutation of the training rows from ``default_rng([seed, epoch])`` and
+``np.take``s each batch into two reused buffers; the last partial batch is included.
+Because the shuffle depends only on (seed, epoch), and dropout masks only on each layer's
+(seed, step), a run resumed from a checkpoint (fastnn.serialization) continues
+bit-identically, and ``fit`` called twice for 2 epochs equals one call for 4. Epoch numbers
+continue across ``fit`` calls; the trainer's ``history`` accumulates across them too.
 
 One step: zero_grad → forward → loss → (non-finite? stop) → backward → L1/L2 gradient
 terms → clipping → (non-finite gradient? stop) → optimizer.step(). Both checks run
@@ -23,9 +23,9 @@ re-run layer by layer). The gradient check is one native pass over every gradien
 
 For the common MLP (a Sequential of Linear and BatchNorm1d → ReLU [→ Dropout] blocks, one
 of fastnn's losses, native backend) forward, loss and backward run as one pre-checked
-sequence of the modules' kernel calls (fastnn._train_step): the same bits, ~45 µs less
-Python per step (bench/train_step.py). It is rebuilt when a callback replaces the loss or
-a child, and the modules run any step it does not cover.
+sequence of the modules' kernel calls (fastnn._train_step): the same bits, 20–45 µs less
+Python per step (bench/train_step.py). It is built again when a callback replaces the loss
+or a child, and the modules run any step it does not cover.
 
 Logged per epoch: loss (mean over samples of the training-mode batch losses, plus the
 L1/L2 penalty; per sample also for reduction="sum"), the metrics (running over the epoch's batches), val_loss and val_<metric>
@@ -375,8 +375,8 @@ class Trainer:
         return X
 
     def _prepare(self, X, y, name="X"):
-        """(X, y) converted once to the model's dtype / int64 labels, shapes and labels checked,
-        y copied; for the training data (name "X") (input, output) widths go to _widths."""
+        """(X, y, output width): X and y converted once to the model's dtype / int64 labels
+        (no copy where none is needed), shapes, labels and finiteness checked."""
         yname = "y" if name == "X" else "y_val"
         if not isinstance(y, np.ndarray):
             raise TypeError(f"{yname} must be a numpy.ndarray, got {type(y).__name__}")
@@ -386,8 +386,6 @@ class Trainer:
         if len(X) != len(y):
             raise ValueError(f"{name} and {yname} have different lengths: {name} {X.shape}, {yname} {y.shape}")
         width = self._output_width(X)
-        if name == "X":
-            self._widths = (X.shape[1], width)
         kind = _loss_kind(self.loss, y)
         if kind == "ce_labels":
             if y.dtype.kind not in "iu" or y.ndim != 1:
@@ -397,19 +395,19 @@ class Trainer:
             if i is not None:
                 raise ValueError(f"{yname}[{i}] = {int(y[i])} is outside the model's {width} outputs "
                                  f"(labels must be in [0, {width}))")
-            return X, np.array(y, dtype=np.int64)
+            return X, np.ascontiguousarray(y, dtype=np.int64), width
         if y.dtype.kind not in "fiub":
             raise TypeError(f"{yname} must hold numbers, got dtype {y.dtype}")
         if kind == "ce_probs" and y.dtype.kind != "f":
             _check_one_hot(y, yname)
-        y = np.array(y, dtype=X.dtype)                    # (a copy: a callback cannot reach the batches)
+        y = np.ascontiguousarray(y, dtype=X.dtype)
         if not kernels().all_finite([y]):                 # (found now, not by the loss mid-epoch)
             raise ValueError(f"{yname} contains NaN or infinity (shape {y.shape})")
         if y.ndim == 1 and width == 1:
             y = y.reshape(-1, 1)
         if y.shape != (len(X), width):
             raise ValueError(f"{yname} has shape {y.shape} but the model outputs shape ({len(X)}, {width})")
-        return X, y
+        return X, y, width
 
     def _output_width(self, X):
         """Output features, from an eval-mode forward of two rows (changes no state)."""
@@ -449,13 +447,16 @@ class Trainer:
         validation_split = as_float(validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False)
         if validation_data is not None and validation_split:
             raise ValueError("pass validation_data or validation_split, not both")
-        X, y = self._prepare(X, y)
+        y_given = y
+        X, y, width = self._prepare(X, y)
+        if np.may_share_memory(y, y_given):               # checked once: a callback writing into the
+            y = y.copy()                                  # caller's array cannot reach the loss
         train_rows, val_rows = self._split(len(X), validation_split, seed)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a tuple (X_val, y_val)")
-            val = self._prepare(*validation_data, name="X_val")
+            val = self._prepare(*validation_data, name="X_val")[:2]
         elif val_rows is not None:
             val = (X[val_rows], y[val_rows])
         self.seed = seed
@@ -467,7 +468,8 @@ class Trainer:
         self._mean_loss = getattr(self.loss, "reduction", "mean") == "mean"   # else per-batch sums
         self._metric_fns = _metric_fns(self.metrics, self._kind)
         self._checked_step = _checked_step(self.optimizer, self.model)
-        self._fast = TrainStep.build(self.model, self.loss, self._widths)
+        self._widths = (X.shape[1], width)
+        self._fast_for = None                             # (model, loss, plan) of self._fast: none yet
         self._guard = _StateGuard(self.model)
         batches = _Batches(X, y, batch_size)
         progress = _Progress(self.verbose, epochs, self.epoch)
@@ -522,9 +524,7 @@ class Trainer:
         model, loss = self.model, self.loss
         self._guard.save()
         self.optimizer.zero_grad()
-        fast = self._fast
-        if fast is not None and (fast.model is not model or fast.loss is not loss or fast.plan is not model._plan):
-            self._fast = fast = TrainStep.build(model, loss, self._widths)   # the loss or a child replaced
+        fast = self._fast_step()
         ran = None if fast is None else fast.forward(xb, yb)
         if ran is None:
             out = model.forward(xb)
@@ -546,6 +546,16 @@ class Trainer:
         if not self._checked_step():
             self._diverged(epoch, step, xb, "a gradient is not finite")
         return value, out
+
+    def _fast_step(self):
+        """The TrainStep for the current model, loss and children, or None (the modules run):
+        built again whenever a callback has replaced one of them, also back to a covered form."""
+        model, loss, plan = self.model, self.loss, getattr(self.model, "_plan", None)
+        built = self._fast_for
+        if built is None or built[0] is not model or built[1] is not loss or built[2] is not plan:
+            self._fast = TrainStep.build(model, loss, self._widths)
+            self._fast_for = (model, loss, getattr(model, "_plan", None))   # (build may have made the plan)
+        return self._fast
 
     def _penalty(self):
         """Add the L1/L2 gradients of the weight matrices to .grad; return the penalty value."""
@@ -583,7 +593,7 @@ class Trainer:
     def evaluate(self, X, y, batch_size=256):
         """{"loss": mean loss, metric: value} over (X, y) in eval mode (no penalty terms)."""
         batch_size = as_int(batch_size, "batch_size", low=1)
-        X, y = self._prepare(X, y)
+        X, y, _ = self._prepare(X, y)
         fns = _metric_fns(self.metrics, _loss_kind(self.loss, y))
         sums = [0.0] * (len(fns) + 1)
 

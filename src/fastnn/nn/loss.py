@@ -46,13 +46,17 @@ class _Loss:
         if pred.ndim != 2 or pred.size == 0:
             raise ValueError(f"{name}: pred must be 2-D (batch, features) and non-empty, got shape {pred.shape}")
         pred = np.ascontiguousarray(pred)
-        target = self._check_target(pred, target)
+        return self._run(kernels(), pred, self._check_target(pred, target))
+
+    def _run(self, K, pred, target):
+        """The loss of checked arrays on kernel set K; its gradient is kept for backward, in a
+        buffer reused while pred's shape stays (the trainer's fast step calls this directly)."""
         key = (pred.shape, pred.dtype)
         grad = self._grads.get(key)
         if grad is None:
             self._grads.clear()
             grad = self._grads[key] = np.empty_like(pred)
-        loss, _ = self._compute(kernels(), pred, target, grad)
+        loss, _ = self._compute(K, pred, target, grad)
         self._grad = grad
         return loss
 

@@ -116,10 +116,11 @@ const char* openmp_runtime();
 // update(row, n, f64, hyper, values) runs the rule's kernel on n elements of a row, its
 // pointers advanced to the piece (null where absent), with the rows' shared
 // hyper-parameters and the row's own values_per_row doubles at values + r·values_per_row.
-// width is at most kMaxRowWidth (else nothing is updated and the result is false). The rows are cut as one flat range of Σ sizes elements
-// into one contiguous piece per thread (threads_for(Σ sizes, kOptimGrain)), so many small
-// tensors are spread over the threads as well as one large one; the updates are
-// element-wise, so neither the cut nor the thread count changes a bit.
+// width is at most kMaxRowWidth (else nothing is updated and the result is false). The rows
+// are cut as one flat range of Σ sizes elements into one contiguous piece per thread
+// (threads_for(Σ sizes, kOptimGrain)), so many small tensors are spread over the threads as
+// well as one large one; the updates are element-wise, so neither the cut nor the thread
+// count changes a bit.
 // check >= 0: column `check` (the gradients) is first tested for inf/NaN, each thread its
 // own piece; if any is found nothing is updated and the result is false (the trainer's
 // divergence guard, without a separate pass over the gradients). Otherwise true.
